@@ -1,0 +1,213 @@
+//! The conversation bus: how an event pushed to the interceptor reaches every desktop watching
+//! its conversation, on whichever connector instance.
+//!
+//! # Semantics (the same for both stores, proven by one test suite run against both)
+//! - **Offsets.** Each published event gets an `offset`, one more than the conversation's
+//!   previous event. A conversation's first offset (and the first after its history expired) is
+//!   the current time in microseconds, so offsets never go backwards, even after history expiry
+//!   or an emptied Redis, and stay below 2^53 (exact in JavaScript).
+//! - **History.** The last `history_len` events of a conversation are kept until `history_ttl`
+//!   after its last event, including events nobody listened to yet.
+//! - **Atomic publish.** Redelivery check, offset, history append and live publish happen in one
+//!   step (a Lua script on Redis, one lock in memory). The redelivery mark is written last, so a
+//!   failure half-way leads to a retry, never to a redelivery being dropped as a duplicate.
+//! - **Redelivery.** An event whose Pub/Sub `message_id` was accepted on the same endpoint within
+//!   `dedup_window` is a [`PublishOutcome::Duplicate`] and publishes nothing.
+//! - **Subscriptions.** [`ConversationBus::subscribe`] with `since` yields every kept event after
+//!   that offset, then the live ones, in order, with no gap and no duplicate; [`Recovery`] says
+//!   whether the kept history reached back to `since`.
+//! - **Fan-out.** A process subscribes to a conversation once, whatever its number of
+//!   subscribers, and parses each event once; subscribers share it through [`fanout`].
+
+mod fanout;
+mod memory_store;
+mod redis_store;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+pub use fanout::Subscription;
+
+use crate::config::BusConfig;
+use crate::conversation::ConversationName;
+use crate::event::{BusEvent, MalformedBusEvent, PendingEvent};
+use fanout::Fanout;
+use memory_store::MemoryStore;
+use redis_store::RedisStore;
+
+/// What happened to a published event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Stored in history and sent to live subscribers under this offset.
+    Published { offset: u64 },
+    /// A redelivery of an already accepted message: nothing was stored or sent.
+    Duplicate,
+}
+
+/// Whether a subscription starting at `since` received everything after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Recovery {
+    /// `true` when every event after `since` is delivered (or no `since` was given).
+    pub recovered: bool,
+    /// The conversation's latest offset when the subscription started (0: no event yet).
+    pub offset: u64,
+}
+
+/// Kept events of one conversation after some offset.
+#[derive(Debug)]
+pub struct History {
+    /// Oldest first.
+    pub events: Vec<Arc<BusEvent>>,
+    /// The conversation's latest offset (0 when it has none).
+    pub latest: u64,
+    /// `false` when events after `since` were trimmed or expired, or `since` is ahead of `latest`.
+    pub complete: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("redis did not answer within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("the bus listener has stopped")]
+    ListenerStopped,
+    #[error(transparent)]
+    Malformed(#[from] MalformedBusEvent),
+}
+
+/// A handle on the bus; cheap to clone.
+#[derive(Clone)]
+pub struct ConversationBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    fanout: Arc<Fanout>,
+}
+
+enum Store {
+    Memory(MemoryStore),
+    Redis(RedisStore),
+}
+
+impl ConversationBus {
+    /// Redis when `config.redis_url` is set, memory otherwise. Never waits for Redis: a service
+    /// starts while Redis is down and answers 503 until it is back.
+    pub fn connect(config: BusConfig) -> Result<Self, BusError> {
+        let fanout = Arc::new(Fanout::default());
+        let store = match config.redis_url.clone() {
+            Some(url) => Store::Redis(RedisStore::open(&url, config, fanout.clone())?),
+            None => Store::Memory(MemoryStore::new(config)),
+        };
+        Ok(Self {
+            inner: Arc::new(Inner { store, fanout }),
+        })
+    }
+
+    /// `"redis"` or `"memory"`, for logs and readiness.
+    pub fn kind(&self) -> &'static str {
+        match self.inner.store {
+            Store::Memory(_) => "memory",
+            Store::Redis(_) => "redis",
+        }
+    }
+
+    /// Stores and publishes an event; see the module docs for the guarantees.
+    pub async fn publish(&self, event: &PendingEvent) -> Result<PublishOutcome, BusError> {
+        match &self.inner.store {
+            Store::Memory(store) => Ok(store.publish(event, &self.inner.fanout)),
+            Store::Redis(store) => store.publish(event).await,
+        }
+    }
+
+    /// Kept events after `since` (none when `since` is `None`) and the latest offset.
+    pub async fn history(
+        &self,
+        conversation: &ConversationName,
+        since: Option<u64>,
+    ) -> Result<History, BusError> {
+        match &self.inner.store {
+            Store::Memory(store) => Ok(store.history(conversation, since)),
+            Store::Redis(store) => store.history(conversation, since).await,
+        }
+    }
+
+    /// Starts receiving a conversation's events: those kept after `since` first, then live ones.
+    pub async fn subscribe(
+        &self,
+        conversation: ConversationName,
+        since: Option<u64>,
+    ) -> Result<Subscription, BusError> {
+        // Attach to the local fan-out before reading history: whatever is published after the
+        // history read is then already on its way to this subscription.
+        let receiver = self.inner.fanout.attach(&conversation);
+        let subscription = Subscription::new(self.clone(), conversation.clone(), receiver);
+        if let Store::Redis(store) = &self.inner.store {
+            store.listen(&conversation).await?;
+        }
+        let history = self.history(&conversation, since).await?;
+        Ok(subscription.start(since, history))
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), BusError> {
+        match &self.inner.store {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(store) => store.ping().await,
+        }
+    }
+
+    /// Conversations this process is subscribed to (for metrics).
+    pub fn subscribed_conversations(&self) -> usize {
+        self.inner.fanout.len()
+    }
+
+    /// Called when a subscription ends: stop listening once nobody here needs the conversation.
+    fn release(&self, conversation: &ConversationName) {
+        match &self.inner.store {
+            Store::Memory(_) => {
+                self.inner.fanout.remove_if_unused(conversation);
+            }
+            Store::Redis(store) => store.release(conversation),
+        }
+    }
+
+    /// A key-value entry with an expiry, in the same store (integration keys).
+    pub async fn put_value(
+        &self,
+        key: &str,
+        value: &str,
+        ttl: std::time::Duration,
+    ) -> Result<(), BusError> {
+        match &self.inner.store {
+            Store::Memory(store) => Ok(store.put_value(key, value, ttl)),
+            Store::Redis(store) => store.put_value(key, value, ttl).await,
+        }
+    }
+
+    pub async fn get_value(&self, key: &str) -> Result<Option<String>, BusError> {
+        match &self.inner.store {
+            Store::Memory(store) => Ok(store.get_value(key)),
+            Store::Redis(store) => store.get_value(key).await,
+        }
+    }
+
+    /// Removes an entry; `true` when it existed.
+    pub async fn delete_value(&self, key: &str) -> Result<bool, BusError> {
+        match &self.inner.store {
+            Store::Memory(store) => Ok(store.delete_value(key)),
+            Store::Redis(store) => store.delete_value(key).await,
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch: the first offset of a conversation.
+fn now_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}

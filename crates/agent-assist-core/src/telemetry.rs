@@ -1,0 +1,161 @@
+//! Logging, set up in one place for both services.
+//!
+//! On Cloud Run, stdout lines that are JSON objects with `severity` and `message` become
+//! structured Cloud Logging entries; a `trace` field is written as
+//! `logging.googleapis.com/trace` so request logs group under their Cloud Trace.
+//! `LOG_FORMAT=text` gives human-readable lines instead; `RUST_LOG` sets the filter
+//! (default `info`).
+
+use std::fmt;
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::EnvFilter;
+
+/// The Cloud Logging field that links an entry to its trace.
+pub const TRACE_FIELD: &str = "logging.googleapis.com/trace";
+
+/// Installs the global subscriber. Call once, first thing in `main`.
+pub fn init() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("text"));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(SpanFieldsLayer);
+    let result = if text {
+        registry.with(tracing_subscriber::fmt::layer()).try_init()
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().event_format(CloudLoggingJson))
+            .try_init()
+    };
+    // A second init (tests that start several services in one process) keeps the first.
+    let _ = result;
+}
+
+/// One JSON object per line: `severity`, `message`, `time`, `target`, the event's fields, and the
+/// fields of the spans it happened in.
+struct CloudLoggingJson;
+
+impl<S, N> FormatEvent<S, N> for CloudLoggingJson
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        let mut fields = JsonFields(Map::new());
+        event.record(&mut fields);
+        let mut entry = Map::new();
+        entry.insert("severity".into(), severity(*meta.level()).into());
+        entry.insert(
+            "message".into(),
+            fields
+                .0
+                .remove("message")
+                .unwrap_or_else(|| Value::String(String::new())),
+        );
+        entry.insert("time".into(), chrono::Utc::now().to_rfc3339().into());
+        entry.insert("target".into(), meta.target().into());
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                if let Some(span_fields) = span.extensions().get::<SpanFields>() {
+                    for (k, v) in &span_fields.0 {
+                        entry.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+            }
+        }
+        for (k, v) in fields.0 {
+            entry.insert(k, v);
+        }
+        if let Some(trace) = entry.remove("trace") {
+            entry.insert(TRACE_FIELD.into(), trace);
+        }
+        let line = serde_json::to_string(&entry).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{line}")
+    }
+}
+
+fn severity(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARNING",
+        Level::INFO => "INFO",
+        Level::DEBUG | Level::TRACE => "DEBUG",
+    }
+}
+
+struct JsonFields(Map<String, Value>);
+
+impl Visit for JsonFields {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().into(), format!("{value:?}").into());
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().into(), value.into());
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().into(), value.into());
+    }
+}
+
+/// Span fields kept for the JSON formatter (see [`SpanFieldsLayer`]).
+struct SpanFields(Map<String, Value>);
+
+/// Keeps each span's fields so that events inside it (request logs) carry them, e.g. `trace`.
+pub struct SpanFieldsLayer;
+
+impl<S> tracing_subscriber::Layer<S> for SpanFieldsLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = JsonFields(Map::new());
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields.0));
+        }
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some(span) = ctx.span(id) {
+            let mut extensions = span.extensions_mut();
+            if let Some(SpanFields(map)) = extensions.get_mut::<SpanFields>() {
+                let mut fields = JsonFields(std::mem::take(map));
+                values.record(&mut fields);
+                *map = fields.0;
+            }
+        }
+    }
+}

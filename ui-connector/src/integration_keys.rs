@@ -1,0 +1,11 @@
+//! `/conversation-name` (placeholder).
+
+use std::sync::Arc;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+}

@@ -1,0 +1,22 @@
+//! The UI connector as a library, so integration tests and the benchmark harness run the same
+//! router the binary serves.
+//!
+//! - [`app`]: shared state, the router, serving with graceful shutdown.
+//! - [`config`]: every setting, read once at start.
+//! - [`jwt`]: the connector's own tokens.
+//! - [`auth`]: desktop platform providers behind one trait; [`registration`]: `/register` and
+//!   `/register-app`.
+//! - [`live`]: Socket.IO: authenticated connections, joining conversations, recovery.
+//! - [`integration_keys`]: the `/conversation-name` API.
+//! - [`dialogflow_proxy`]: the Dialogflow REST proxy.
+//! - [`local_mode`]: one-process local runs with the demo page.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod dialogflow_proxy;
+pub mod integration_keys;
+pub mod jwt;
+pub mod live;
+pub mod local_mode;
+pub mod registration;
