@@ -1,0 +1,126 @@
+//! `agent-assist-bench`: measures the Agent Assist backend as deployed, on one machine.
+//!
+//! It starts `redis-server`, `cloud-pubsub-interceptor` and two `ui-connector`s as real
+//! processes on loopback ([`stack`]), drives them with its own load generators (keep-alive
+//! HTTP/1.1 pushes, [`http_client`]; a minimal Socket.IO client, [`socketio_client`]) and
+//! prints a Markdown table ([`report`]). The scenarios are in [`scenarios`]; `--smoke` runs them
+//! all with tiny loads and fails unless everything is delivered. See BENCHMARKS.md.
+//!
+//! The load generators share the machine's cores with the services they measure.
+
+mod http_client;
+mod latency;
+mod options;
+mod payload;
+mod processes;
+mod redis_benchmark;
+mod report;
+mod scenarios;
+mod socket_holder;
+mod socket_pool;
+mod socketio_client;
+mod stack;
+mod status_monitor;
+mod tokens;
+
+use std::process::ExitCode;
+
+use options::{Options, Scenario, USAGE};
+use report::Report;
+use stack::Stack;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(socket_holder::SUBCOMMAND) {
+        return socket_holder::main(&args[1..]);
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let options = match Options::parse(&args) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(options))
+}
+
+async fn run(options: Options) -> ExitCode {
+    let (soft, hard) = processes::raise_open_file_limit();
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "agent-assist-bench{}: {cores} cores, load average {}, open files {soft} (hard {hard}), \
+         binaries from {}",
+        if options.smoke { " --smoke" } else { "" },
+        load_average(),
+        options.bin_dir.display()
+    );
+    let mut report = Report::new(options.smoke);
+    let mut stack = match Stack::start(&options).await {
+        Ok(stack) => stack,
+        Err(e) => {
+            eprintln!("cannot start the services: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for scenario in Scenario::ALL {
+        if !options.runs(scenario) {
+            continue;
+        }
+        let (name, result) = match scenario {
+            Scenario::Push => (
+                "1 push throughput",
+                scenarios::push_throughput::run(&options, &mut stack, &mut report).await,
+            ),
+            Scenario::EndToEnd => (
+                "2 end-to-end",
+                scenarios::end_to_end::run(&options, &mut stack, &mut report).await,
+            ),
+            Scenario::FanOut => (
+                "3 fan-out",
+                scenarios::fan_out::run(&options, &mut stack, &mut report).await,
+            ),
+            Scenario::Connections => (
+                "4 connections and memory",
+                scenarios::connections::run(&options, &mut stack, &mut report).await,
+            ),
+            Scenario::ColdStart => (
+                "5 cold start",
+                scenarios::cold_start::run(&options, &mut stack, &mut report).await,
+            ),
+        };
+        if let Err(e) = result {
+            report.error(name, &e);
+        }
+        if let Err(e) = stack.ensure_running() {
+            report.error(name, &e.context("a service died"));
+            break;
+        }
+    }
+    println!("load average at the end: {}\n", load_average());
+    println!("{}", report.markdown());
+    if report.failed() {
+        stack.keep_logs();
+        println!("FAILED: something was not delivered, answered or completed (see the table)");
+        return ExitCode::FAILURE;
+    }
+    match report.missed() {
+        0 => println!("every scenario completed and delivered everything"),
+        n => println!("every scenario completed and delivered everything; {n} target(s) missed"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// The 1, 5 and 15 minute load averages from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}

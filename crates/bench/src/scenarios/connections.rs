@@ -1,0 +1,187 @@
+//! Scenario 4: connections and memory.
+//!
+//! Idle resident memory of the interceptor and of a connector (measured when the stack is
+//! ready, before any load); then a fresh connector of its own takes `--sockets` steps of joined
+//! sockets (10,000 then 20,000), each socket in its own conversation, held by helper processes
+//! ([`crate::socket_holder`]). At each step: the connector's RSS, RSS per socket, and `/status`
+//! timings. `/status` is also polled every 50 ms for the whole ramp and hold, and must never
+//! fail. Finally every socket closes and the RSS is read once more.
+//!
+//! Both the connector and each holder need a file descriptor per socket, so the largest step
+//! is capped just under the open-file limit (`ulimit -n`, raised to the hard limit) when needed.
+
+use std::time::Duration;
+
+use crate::latency::Ms;
+use crate::options::Options;
+use crate::processes;
+use crate::report::Report;
+use crate::scenarios::{megabytes, thousands};
+use crate::socket_holder::{HolderSpec, SocketHolder};
+use crate::stack::{wait_ready, Stack};
+use crate::status_monitor::{self, StatusMonitor};
+
+const SCENARIO: &str = "4 connections and memory";
+
+const IDLE_TARGET_KIB: u64 = 15_000 * 1000 / 1024;
+const PER_SOCKET_TARGET_BYTES: f64 = 20.0 * 1024.0;
+
+/// Sockets per holder process.
+const PER_HOLDER: usize = 10_000;
+
+/// File descriptors a process needs besides its sockets (listener, Redis, epoll, stdio, logs).
+const FD_RESERVE: u64 = 64;
+
+/// Longest wait for a holder to connect and join its sockets.
+const HOLDER_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+    for (name, kib) in &stack.idle_rss {
+        if name == "connector-b" {
+            continue;
+        }
+        let service = if name.starts_with("connector") {
+            "connector"
+        } else {
+            name.as_str()
+        };
+        report.target(
+            SCENARIO,
+            &format!("{service} idle RSS"),
+            megabytes(*kib),
+            "< 15 MB",
+            *kib < IDLE_TARGET_KIB,
+        );
+    }
+
+    let (connector, _) = stack.launcher.start_connector("connector-sockets")?;
+    let mut connector = connector;
+    wait_ready(connector.addr()).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = connector.rss_kib()?;
+    report.info(
+        SCENARIO,
+        "fresh connector RSS, ready, no socket",
+        megabytes(idle),
+    );
+
+    let (open_files, _) = processes::raise_open_file_limit();
+    let cap = open_files.saturating_sub(FD_RESERVE) as usize;
+    let mut steps: Vec<usize> = options.socket_steps.iter().map(|&s| s.min(cap)).collect();
+    steps.sort_unstable();
+    steps.dedup();
+    if options.socket_steps.iter().any(|&s| s > cap) {
+        report.info(
+            SCENARIO,
+            "socket count capped",
+            format!(
+                "at {} by the open-file limit {open_files} (ulimit -Hn; each socket is a \
+                 descriptor in the connector)",
+                thousands(cap as u64)
+            ),
+        );
+    }
+    let per_holder = PER_HOLDER.min(cap).max(1);
+    let monitor = StatusMonitor::start(connector.addr());
+    let token = stack.launcher.token();
+    let mut holders: Vec<SocketHolder> = Vec::new();
+    let mut opened = 0;
+    let result: anyhow::Result<()> = async {
+        for (i, &step) in steps.iter().enumerate() {
+            let ramp_started = std::time::Instant::now();
+            while opened < step {
+                let count = (step - opened).min(per_holder);
+                let spec = HolderSpec {
+                    server: connector.addr(),
+                    run_id: stack.run_id.clone(),
+                    label: "idle".into(),
+                    first: opened,
+                    count,
+                    concurrency: 256,
+                    max_hold: Duration::from_secs(1_800),
+                };
+                let mut holder = SocketHolder::start(&spec, &token)?;
+                holder.ready(HOLDER_TIMEOUT).await?;
+                holders.push(holder);
+                opened += count;
+            }
+            let ramp = ramp_started.elapsed();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            for holder in &mut holders {
+                holder.check().await?;
+            }
+            connector.ensure_running()?;
+            let rss = connector.rss_kib()?;
+            let per_socket = (rss.saturating_sub(idle) * 1024) as f64 / step as f64;
+            let sockets = thousands(step as u64);
+            report.info(
+                SCENARIO,
+                &format!("connector RSS, {sockets} joined sockets"),
+                format!(
+                    "{} (opened and joined in {:.1} s)",
+                    megabytes(rss),
+                    ramp.as_secs_f64()
+                ),
+            );
+            let per_socket_text = format!("{:.1} KiB", per_socket / 1024.0);
+            if i + 1 == steps.len() {
+                report.target(
+                    SCENARIO,
+                    &format!("connector RSS per socket at {sockets}"),
+                    per_socket_text,
+                    "< 20 KiB",
+                    per_socket < PER_SOCKET_TARGET_BYTES,
+                );
+            } else {
+                report.info(
+                    SCENARIO,
+                    &format!("connector RSS per socket at {sockets}"),
+                    per_socket_text,
+                );
+            }
+            let status = status_monitor::probe(connector.addr(), 20).await?;
+            report.info(
+                SCENARIO,
+                &format!("GET /status with {sockets} sockets (20 probes)"),
+                status.to_string(),
+            );
+            let holder_kib: u64 = holders
+                .iter()
+                .filter_map(|h| h.pid())
+                .filter_map(|pid| processes::rss_kib(pid).ok())
+                .sum();
+            report.info(
+                SCENARIO,
+                &format!("load-generator RSS, {sockets} client sockets"),
+                megabytes(holder_kib),
+            );
+        }
+        Ok(())
+    }
+    .await;
+    let probes = monitor.stop().await?;
+    for holder in holders {
+        holder.stop().await;
+    }
+    result?;
+    report.check(
+        SCENARIO,
+        "GET /status every 50 ms through ramp and hold",
+        format!(
+            "{} answered, {} failed, p99 {}, max {}",
+            thousands(probes.answered),
+            probes.failed,
+            Ms(probes.latencies.p99),
+            Ms(probes.latencies.max)
+        ),
+        probes.failed == 0 && probes.answered > 0,
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    connector.ensure_running()?;
+    report.info(
+        SCENARIO,
+        "connector RSS after every socket closed",
+        megabytes(connector.rss_kib()?),
+    );
+    Ok(())
+}

@@ -1,0 +1,312 @@
+//! Scenario 1: push throughput.
+//!
+//! `--push-connections` keep-alive HTTP/1.1 connections (64) post Pub/Sub pushes to the
+//! interceptor as fast as it answers, for `--warmup` plus `--duration` seconds; requests started
+//! in the measured window count. Even pushes go to 64 conversations that each have a socket
+//! joined on connector A (which must receive every one of them), odd pushes to 64 conversations
+//! nobody has joined. Reported beside it: `redis-benchmark` `PUBLISH` of an event-sized payload
+//! at the same concurrency (the raw ceiling), the Redis time per push from `INFO commandstats`,
+//! and the CPU each process used in the window.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::http_client::HttpConnection;
+use crate::latency::Latencies;
+use crate::options::Options;
+use crate::payload::{self, clock_ns, Conversation, Stamp, PUSH_PATH};
+use crate::processes::CpuSnapshot;
+use crate::redis_benchmark;
+use crate::report::Report;
+use crate::scenarios::{megabytes, thousands, wait_until};
+use crate::socket_pool::{PoolSpec, SocketPool};
+use crate::stack::{redis_cli, Stack};
+
+const SCENARIO: &str = "1 push throughput";
+
+/// Conversations with a joined socket, and as many without.
+const CONVERSATIONS: usize = 64;
+
+/// Upper bound on requests, whatever the duration.
+const MAX_REQUESTS: u64 = 10_000_000;
+
+const TARGET_RATE: f64 = 30_000.0;
+const TARGET_P99: Duration = Duration::from_millis(10);
+
+/// What one push connection did.
+#[derive(Default)]
+struct ConnectionResult {
+    latencies: Latencies,
+    /// Answered requests started in the measured window.
+    measured: u64,
+    non_2xx: u64,
+    errors: u64,
+    /// Accepted pushes to joined conversations, warm-up included (each must reach its socket).
+    joined_accepted: u64,
+}
+
+struct Plan {
+    run_id: String,
+    joined: Vec<Conversation>,
+    unjoined: Vec<Conversation>,
+    next: AtomicU64,
+    measure_from: Instant,
+    end: Instant,
+}
+
+pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+    let joined: Vec<Conversation> = (0..CONVERSATIONS)
+        .map(|i| payload::conversation(&stack.run_id, "push-joined", i))
+        .collect();
+    let unjoined: Vec<Conversation> = (0..CONVERSATIONS)
+        .map(|i| payload::conversation(&stack.run_id, "push-unjoined", i))
+        .collect();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let token = stack.launcher.token();
+    let pool = SocketPool::open(
+        PoolSpec {
+            server: stack.connectors[0].addr(),
+            token: &token,
+            conversations: joined.iter().map(|c| c.join_name.clone()).collect(),
+            concurrency: 64,
+            source_offset: 0,
+        },
+        {
+            let delivered = delivered.clone();
+            Arc::new(move |_, _, _| {
+                delivered.fetch_add(1, Ordering::Relaxed);
+            })
+        },
+    )
+    .await?;
+    let mut connections = Vec::with_capacity(options.push_connections);
+    for _ in 0..options.push_connections {
+        connections.push(HttpConnection::open(stack.interceptor.addr()).await?);
+    }
+    redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
+
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        run_id: stack.run_id.clone(),
+        joined,
+        unjoined,
+        next: AtomicU64::new(0),
+        measure_from: start + options.warmup,
+        end: start + options.warmup + options.duration,
+    });
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|connection| {
+            tokio::spawn(push_loop(
+                connection,
+                plan.clone(),
+                stack.interceptor.addr(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep_until(plan.measure_from.into()).await;
+    let cpu = CpuSnapshot::take(&stack.cpu_accounts());
+    tokio::time::sleep_until(plan.end.into()).await;
+    let cpu_usage = cpu.usage_since();
+
+    let mut total = ConnectionResult::default();
+    for task in tasks {
+        let result = task.await?;
+        total.latencies.add(&result.latencies);
+        total.measured += result.measured;
+        total.non_2xx += result.non_2xx;
+        total.errors += result.errors;
+        total.joined_accepted += result.joined_accepted;
+    }
+    let all_delivered = wait_until(Duration::from_secs(10), || {
+        delivered.load(Ordering::Relaxed) >= total.joined_accepted
+    })
+    .await;
+    // Anything more than expected would be a duplicate; give it a moment to show.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let delivered = delivered.load(Ordering::Relaxed);
+    let ended = pool.ended_by_server();
+    pool.close().await;
+
+    let rate = total.measured as f64 / options.duration.as_secs_f64();
+    let summary = total.latencies.summary();
+    report.target(
+        SCENARIO,
+        &format!(
+            "pushes/s ({} connections, {:.0} s)",
+            options.push_connections,
+            options.duration.as_secs_f64()
+        ),
+        thousands(rate as u64),
+        ">= 30,000",
+        rate >= TARGET_RATE,
+    );
+    report.target(
+        SCENARIO,
+        "push latency",
+        summary.to_string(),
+        "p99 < 10 ms",
+        summary.p99 < TARGET_P99,
+    );
+    report.check(
+        SCENARIO,
+        "non-2xx responses / errors",
+        format!("{} / {}", total.non_2xx, total.errors),
+        total.non_2xx == 0 && total.errors == 0,
+    );
+    report.check(
+        SCENARIO,
+        "events delivered to the joined sockets",
+        format!(
+            "{} of {} (sockets closed by server: {ended})",
+            thousands(delivered),
+            thousands(total.joined_accepted)
+        ),
+        all_delivered && delivered == total.joined_accepted && ended == 0,
+    );
+    let cpu_text = cpu_usage
+        .iter()
+        .map(|(name, percent)| format!("{name} {percent:.0}%"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    report.info(SCENARIO, "CPU in the window (% of one core)", cpu_text);
+    if let Ok(rss) = stack.interceptor.rss_kib() {
+        report.info(SCENARIO, "interceptor RSS after the run", megabytes(rss));
+    }
+    match redis_time_per_push(stack).await {
+        Ok(text) => report.info(SCENARIO, "Redis time per push (INFO commandstats)", text),
+        Err(e) => report.info(
+            SCENARIO,
+            "Redis time per push",
+            format!("unavailable: {e:#}"),
+        ),
+    }
+
+    // The ceiling: PUBLISH of a published event's size, same concurrency, same Redis.
+    let sample = payload::dialogflow_event(
+        &plan.joined[0],
+        Stamp {
+            conv: 0,
+            seq: 0,
+            sent_ns: clock_ns(),
+        },
+    );
+    let event_bytes = serde_json::to_string(&sample)?.len() + 230;
+    let ceiling = redis_benchmark::publish_ceiling(
+        stack.redis.port(),
+        options.push_connections,
+        options.redis_requests,
+        event_bytes,
+    )
+    .await?;
+    report.info(
+        SCENARIO,
+        &format!(
+            "redis-benchmark PUBLISH {event_bytes} B, -c {}",
+            options.push_connections
+        ),
+        format!(
+            "{}/s (p50 {:.2} ms, p99 {:.2} ms)",
+            thousands(ceiling.requests_per_second as u64),
+            ceiling.p50_ms,
+            ceiling.p99_ms
+        ),
+    );
+    report.info(
+        SCENARIO,
+        "pushes/s as a share of the PUBLISH ceiling",
+        format!("{:.2}", rate / ceiling.requests_per_second),
+    );
+    Ok(())
+}
+
+/// Posts pushes until the plan's end; reopens the connection after an error.
+async fn push_loop(
+    mut connection: HttpConnection,
+    plan: Arc<Plan>,
+    interceptor: std::net::SocketAddr,
+) -> ConnectionResult {
+    let mut result = ConnectionResult::default();
+    loop {
+        let started = Instant::now();
+        if started >= plan.end {
+            break;
+        }
+        let n = plan.next.fetch_add(1, Ordering::Relaxed);
+        if n >= MAX_REQUESTS {
+            break;
+        }
+        let joined = n.is_multiple_of(2);
+        let index = (n / 2) as usize % CONVERSATIONS;
+        let conversation = if joined {
+            &plan.joined[index]
+        } else {
+            &plan.unjoined[index]
+        };
+        let stamp = Stamp {
+            conv: index as u32,
+            seq: (n / 2 / CONVERSATIONS as u64) as u32,
+            sent_ns: clock_ns(),
+        };
+        let event = payload::dialogflow_event(conversation, stamp);
+        let body = payload::push_body(&event, &format!("{}-push-{n}", plan.run_id));
+        let outcome = connection.post_json(PUSH_PATH, body).await;
+        let measured = started >= plan.measure_from;
+        match outcome {
+            Ok(status) => {
+                let ok = (200..300).contains(&status);
+                if ok && joined {
+                    result.joined_accepted += 1;
+                }
+                if measured {
+                    result.latencies.record(started.elapsed());
+                    result.measured += 1;
+                    if !ok {
+                        result.non_2xx += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                result.errors += 1;
+                eprintln!("  push failed: {e:#}");
+                match HttpConnection::open(interceptor).await {
+                    Ok(fresh) => connection = fresh,
+                    Err(_) => break,
+                }
+            }
+        }
+    }
+    result
+}
+
+/// The interceptor's publish script: calls and Redis CPU per call since `CONFIG RESETSTAT`.
+async fn redis_time_per_push(stack: &Stack) -> anyhow::Result<String> {
+    let stats = redis_cli(&stack.redis, &["INFO", "commandstats"]).await?;
+    let mut parts = Vec::new();
+    for line in stats.lines() {
+        let Some((command, fields)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let Some(command) = command.strip_prefix("cmdstat_") else {
+            continue;
+        };
+        if !["evalsha", "eval", "publish"].contains(&command) {
+            continue;
+        }
+        let field = |name: &str| {
+            fields
+                .split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap_or("?")
+                .to_owned()
+        };
+        parts.push(format!(
+            "{command}: {} calls, {} µs/call",
+            field("calls"),
+            field("usec_per_call")
+        ));
+    }
+    anyhow::ensure!(!parts.is_empty(), "no script calls recorded");
+    Ok(parts.join("; "))
+}

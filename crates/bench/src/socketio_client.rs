@@ -1,0 +1,159 @@
+//! A minimal Socket.IO v5 client over Engine.IO v4 WebSocket transport: just what a desktop does
+//! to receive live events, cheap enough to run ten thousand of in one process.
+//!
+//! The exchange, as text frames on `ws://<connector>/socket.io/?EIO=4&transport=websocket`:
+//! - server `0{"sid":..,"pingInterval":..}` (Engine.IO open);
+//! - client `40{"token":"<jwt>"}` (Socket.IO connect with auth), server `40{"sid":..}`, or
+//!   `44{"message":..}` when the token is refused;
+//! - client `42<id>["join-conversation","<name>"]`, server acknowledges `43<id>[true,"<name>"]`;
+//! - events arrive as `42["<event>",{...}]`;
+//! - the server pings with `2`, the client answers `3`.
+//!
+//! Each client binds its own loopback source address (127.0.0.2 and up, see
+//! [`source_address`]) so tens of thousands of connections to one port do not run out of
+//! ephemeral ports.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use anyhow::{bail, Context};
+use futures::{SinkExt, StreamExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::payload::clock_ns;
+
+/// Number of loopback source addresses clients are spread over (127.0.0.2 ..= 127.0.0.17); each
+/// has its own ephemeral port range (see `/proc/sys/net/ipv4/ip_local_port_range`).
+pub const SOURCE_ADDRESSES: usize = 16;
+
+/// The source address of client number `index`.
+pub fn source_address(index: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 2 + (index % SOURCE_ADDRESSES) as u8)
+}
+
+/// A connected, authenticated Socket.IO client.
+pub struct SocketClient {
+    ws: WebSocketStream<TcpStream>,
+    next_ack: u64,
+    /// Event frames that arrived while waiting for an acknowledgement, with their arrival time.
+    early: Vec<(String, u64)>,
+}
+
+/// Why [`SocketClient::run`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// The server closed the connection or disconnected the socket.
+    ByServer,
+}
+
+impl SocketClient {
+    /// Connects from `source` to `server` and authenticates with `token`.
+    pub async fn connect(
+        server: SocketAddr,
+        source: Ipv4Addr,
+        token: &str,
+    ) -> anyhow::Result<Self> {
+        let socket = TcpSocket::new_v4()?;
+        socket
+            .bind(SocketAddr::from((source, 0)))
+            .with_context(|| format!("bind {source}"))?;
+        let stream = socket.connect(server).await.context("TCP connect")?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{server}/socket.io/?EIO=4&transport=websocket");
+        let (ws, _) = tokio_tungstenite::client_async(url, stream)
+            .await
+            .context("WebSocket handshake")?;
+        let mut client = Self {
+            ws,
+            next_ack: 0,
+            early: Vec::new(),
+        };
+        let open = client.next_text().await?;
+        if !open.starts_with('0') {
+            bail!("expected an Engine.IO open packet, got {open:?}");
+        }
+        let connect = format!("40{}", serde_json::json!({ "token": token }));
+        client.ws.send(Message::text(connect)).await?;
+        loop {
+            let frame = client.next_text().await?;
+            if frame.starts_with("40") {
+                return Ok(client);
+            }
+            if let Some(reason) = frame.strip_prefix("44") {
+                bail!("connection refused: {reason}");
+            }
+            client.handle_other(frame).await?;
+        }
+    }
+
+    /// Joins a conversation and waits for the acknowledgement `[true, <name>]`.
+    pub async fn join(&mut self, conversation: &str) -> anyhow::Result<()> {
+        let id = self.next_ack;
+        self.next_ack += 1;
+        let packet = format!(
+            "42{id}{}",
+            serde_json::json!(["join-conversation", conversation])
+        );
+        self.ws.send(Message::text(packet)).await?;
+        let ack_prefix = format!("43{id}");
+        loop {
+            let frame = self.next_text().await?;
+            if let Some(arguments) = frame.strip_prefix(&ack_prefix) {
+                let ack: serde_json::Value = serde_json::from_str(arguments)?;
+                if ack.get(0) == Some(&serde_json::Value::Bool(true)) {
+                    return Ok(());
+                }
+                bail!("join-conversation refused: {arguments}");
+            }
+            self.handle_other(frame).await?;
+        }
+    }
+
+    /// Receives until the server ends the connection, answering pings and passing each event's
+    /// arguments (`["<event>",{...}]`) with its arrival time ([`clock_ns`]) to `on_event`.
+    pub async fn run(mut self, mut on_event: impl FnMut(&str, u64)) -> anyhow::Result<Ended> {
+        for (frame, at) in std::mem::take(&mut self.early) {
+            on_event(&frame[2..], at);
+        }
+        while let Some(message) = self.ws.next().await {
+            let Message::Text(text) = message? else {
+                continue;
+            };
+            let at = clock_ns();
+            let frame = text.as_str();
+            if let Some(arguments) = frame.strip_prefix("42") {
+                on_event(arguments, at);
+            } else if frame == "2" {
+                self.ws.send(Message::text("3")).await?;
+            } else if frame == "1" || frame.starts_with("41") {
+                return Ok(Ended::ByServer);
+            }
+        }
+        Ok(Ended::ByServer)
+    }
+
+    async fn next_text(&mut self) -> anyhow::Result<String> {
+        loop {
+            match self.ws.next().await {
+                Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
+                Some(Ok(Message::Close(_))) | None => bail!("connection closed by the server"),
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// A frame that is not the one being waited for: pings are answered, events kept for
+    /// [`SocketClient::run`], anything else ignored.
+    async fn handle_other(&mut self, frame: String) -> anyhow::Result<()> {
+        if frame == "2" {
+            self.ws.send(Message::text("3")).await?;
+        } else if frame.starts_with("42") {
+            self.early.push((frame, clock_ns()));
+        } else if frame == "1" || frame.starts_with("41") {
+            bail!("disconnected by the server");
+        }
+        Ok(())
+    }
+}

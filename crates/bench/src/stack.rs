@@ -1,0 +1,179 @@
+//! The system under test: one `redis-server`, one interceptor and two connectors, each a real
+//! process on loopback, started once and shared by the scenarios (the memory scenario starts a
+//! connector of its own, the cold-start scenario starts fresh processes).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::http_client::HttpConnection;
+use crate::options::Options;
+use crate::processes::{self, Binaries, Process, RunDir, ServiceSpec};
+use crate::tokens::{Secret, PROJECT};
+
+/// Longest wait for a service to answer `/status` after it is started.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Starts service processes wired to the run's Redis and JWT secret.
+pub struct Launcher {
+    pub dir: RunDir,
+    binaries: Binaries,
+    secret: Secret,
+    redis_url: String,
+}
+
+impl Launcher {
+    /// Starts an interceptor; returns it and its time from `exec` to the first `/status`.
+    pub fn start_interceptor(&self, name: &str) -> anyhow::Result<(Process, Duration)> {
+        let spec = ServiceSpec {
+            name,
+            binary: &self.binaries.interceptor,
+            env: vec![("REDIS_URL", self.redis_url.clone())],
+        };
+        processes::start_service(&self.dir, &spec, START_TIMEOUT)
+    }
+
+    /// Starts a connector; returns it and its time from `exec` to the first `/status`.
+    pub fn start_connector(&self, name: &str) -> anyhow::Result<(Process, Duration)> {
+        let spec = ServiceSpec {
+            name,
+            binary: &self.binaries.connector,
+            env: vec![
+                ("REDIS_URL", self.redis_url.clone()),
+                ("GCP_PROJECT_ID", PROJECT.into()),
+                (
+                    "JWT_SECRET_KEY_PATH",
+                    self.secret.path().display().to_string(),
+                ),
+                ("AUTH_OPTION", "Skip".into()),
+            ],
+        };
+        processes::start_service(&self.dir, &spec, START_TIMEOUT)
+    }
+
+    /// A token every connector accepts, valid for two hours.
+    pub fn token(&self) -> String {
+        self.secret
+            .token("bench-agent@example.com", Duration::from_secs(7_200))
+    }
+}
+
+/// Fields drop in order: services, then Redis, then the run directory.
+pub struct Stack {
+    /// Two connector instances on the same bus.
+    pub connectors: Vec<Process>,
+    pub interceptor: Process,
+    pub redis: Process,
+    pub launcher: Launcher,
+    /// Distinguishes this run's conversation names and message ids.
+    pub run_id: String,
+    /// Resident memory of each service once ready, before any load, in KiB.
+    pub idle_rss: Vec<(String, u64)>,
+}
+
+impl Stack {
+    pub async fn start(options: &Options) -> anyhow::Result<Self> {
+        let binaries = Binaries::in_dir(&options.bin_dir)?;
+        let dir = RunDir::create(options.keep_logs)?;
+        let secret = Secret::create(dir.path())?;
+        let redis = processes::start_redis(&dir)?;
+        let launcher = Launcher {
+            redis_url: format!("redis://127.0.0.1:{}", redis.port()),
+            dir,
+            binaries,
+            secret,
+        };
+        let interceptor = launcher.start_interceptor("interceptor")?.0;
+        let connectors = vec![
+            launcher.start_connector("connector-a")?.0,
+            launcher.start_connector("connector-b")?.0,
+        ];
+        for service in std::iter::once(&interceptor).chain(&connectors) {
+            wait_ready(service.addr()).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let idle_rss = std::iter::once(&interceptor)
+            .chain(&connectors)
+            .map(|p| Ok((p.name().to_owned(), p.rss_kib()?)))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            launcher,
+            run_id: format!("{:08x}", rand::random::<u32>()),
+            redis,
+            interceptor,
+            connectors,
+            idle_rss,
+        })
+    }
+
+    /// Fails when a process of the stack has died (a crash under load is a failed run).
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        self.redis.ensure_running()?;
+        self.interceptor.ensure_running()?;
+        for connector in &mut self.connectors {
+            connector.ensure_running()?;
+        }
+        Ok(())
+    }
+
+    /// Every process of the stack and the harness itself, by name and pid, for CPU accounting.
+    pub fn cpu_accounts(&self) -> Vec<(String, u32)> {
+        let mut accounts = vec![
+            ("interceptor".to_owned(), self.interceptor.pid()),
+            ("redis".to_owned(), self.redis.pid()),
+        ];
+        accounts.extend(
+            self.connectors
+                .iter()
+                .map(|c| (c.name().to_owned(), c.pid())),
+        );
+        accounts.push(("bench".to_owned(), std::process::id()));
+        accounts
+    }
+
+    /// Keeps the logs after the run.
+    pub fn keep_logs(&mut self) {
+        self.launcher.dir.keep();
+    }
+}
+
+/// Waits until `GET /ready` answers 200 (the service reaches Redis).
+pub async fn wait_ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let status = match HttpConnection::open(addr).await {
+            Ok(mut connection) => connection.get("/ready").await.map(|(s, _)| s).ok(),
+            Err(_) => None,
+        };
+        if status == Some(200) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{addr} not ready within {START_TIMEOUT:?} (last status {status:?})");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs `redis-cli` against the stack's Redis (statistics for the report).
+pub async fn redis_cli(redis: &Process, args: &[&str]) -> anyhow::Result<String> {
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &redis.port().to_string()])
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .context("redis-cli timed out")?
+    .context("run redis-cli (installed with redis-server)")?;
+    if !output.status.success() {
+        bail!(
+            "redis-cli {args:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
