@@ -62,6 +62,14 @@ async fn run(options: Options) -> ExitCode {
         load_average(),
         options.bin_dir.display()
     );
+    if !options.service_env.is_empty() {
+        let settings: Vec<String> = options
+            .service_env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        println!("service settings: {}", settings.join(" "));
+    }
     let mut report = Report::new(options.smoke);
     let mut stack = match Stack::start(&options).await {
         Ok(stack) => stack,

@@ -27,6 +27,8 @@ USAGE: agent-assist-bench [OPTIONS]
   --sockets N,...         connected-socket steps of the memory scenario (default 10000,20000)
   --cold-starts N         cold starts per binary (default 5)
   --redis-requests N      requests of the redis-benchmark ceiling (default 200000)
+  --service-env K=V       an environment setting for every service (repeatable), e.g.
+                          TOKIO_WORKER_THREADS=1; reported runs use none
   --keep-logs             keep the run directory (service logs) after the run
   -h, --help              this text
 ";
@@ -83,6 +85,7 @@ pub struct Options {
     pub socket_steps: Vec<usize>,
     pub cold_starts: usize,
     pub redis_requests: usize,
+    pub service_env: Vec<(String, String)>,
     pub keep_logs: bool,
 }
 
@@ -111,6 +114,7 @@ impl Options {
             socket_steps: vec![10_000, 20_000],
             cold_starts: 5,
             redis_requests: 200_000,
+            service_env: Vec::new(),
             keep_logs: false,
         }
     }
@@ -184,6 +188,13 @@ impl Options {
                 }
                 "--cold-starts" => options.cold_starts = number(value()?)?,
                 "--redis-requests" => options.redis_requests = number(value()?)?,
+                "--service-env" => {
+                    let setting = value()?;
+                    let (key, val) = setting
+                        .split_once('=')
+                        .with_context(|| format!("{setting:?}: expected KEY=VALUE"))?;
+                    options.service_env.push((key.to_owned(), val.to_owned()));
+                }
                 other => bail!("unknown option {other:?}\n\n{USAGE}"),
             }
         }
@@ -253,6 +264,8 @@ mod tests {
             "e2e,push",
             "--duration",
             "2.5",
+            "--service-env",
+            "TOKIO_WORKER_THREADS=1",
         ]))
         .unwrap();
         assert_eq!(
@@ -264,6 +277,10 @@ mod tests {
         );
         assert!(custom.runs(Scenario::Push) && !custom.runs(Scenario::FanOut));
         assert_eq!(custom.duration, Duration::from_millis(2_500));
+        assert_eq!(
+            custom.service_env,
+            [("TOKIO_WORKER_THREADS".to_owned(), "1".to_owned())]
+        );
         assert!(Options::parse(&args(&["--e2e", "5"])).is_err());
         assert!(Options::parse(&args(&["--nope"])).is_err());
         assert!(Options::parse(&args(&["--duration"])).is_err());

@@ -121,9 +121,29 @@ impl Drop for Process {
     }
 }
 
-/// A loopback port that was free a moment ago.
+/// A port that was free on every address a moment ago, chosen outside the kernel's ephemeral
+/// range: the harness's own client sockets (tens of thousands) and other programs' outgoing
+/// connections take their ports from that range, and a service could then fail to listen.
 pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+    let (low, high) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| {
+            let mut bounds = range.split_whitespace().map(|b| b.parse::<u16>().ok());
+            Some((bounds.next()??, bounds.next()??))
+        })
+        .unwrap_or((32_768, 60_999));
+    let candidates = if low > 11_000 {
+        10_000..low
+    } else {
+        high.saturating_add(1).max(1_025)..u16::MAX
+    };
+    for _ in 0..200 {
+        let port = rand::random_range(candidates.clone());
+        if TcpListener::bind((Ipv4Addr::UNSPECIFIED, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Ok(TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))?
         .local_addr()?
         .port())
 }
@@ -181,9 +201,12 @@ pub struct ServiceSpec<'a> {
     /// Name in logs and the report (`interceptor`, `connector-a`...).
     pub name: &'a str,
     pub binary: &'a Path,
-    /// Variables besides `PORT` and `RUST_LOG=warn`.
-    pub env: Vec<(&'static str, String)>,
+    /// Variables besides `PORT` and `RUST_LOG=warn` (which they may override).
+    pub env: Vec<(String, String)>,
 }
+
+/// Attempts at starting a service whose port was taken between choosing and binding it.
+const PORT_ATTEMPTS: usize = 3;
 
 /// Starts a service on a free port and waits (at most `timeout`) until `GET /status` answers
 /// 200. Returns the process and the time from just before `exec` to that first answer.
@@ -192,11 +215,37 @@ pub fn start_service(
     spec: &ServiceSpec<'_>,
     timeout: Duration,
 ) -> anyhow::Result<(Process, Duration)> {
+    let log_path = dir.path().join(format!("{}.log", spec.name));
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let logged_before = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
+        match start_once(spec, &log_path, timeout) {
+            Ok(started) => return Ok(started),
+            Err(e) => {
+                let log = std::fs::read(&log_path).unwrap_or_default();
+                let log = String::from_utf8_lossy(log.get(logged_before..).unwrap_or_default());
+                if log.contains("cannot listen on port") && attempt < PORT_ATTEMPTS {
+                    continue;
+                }
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                bail!("{e:#}; its log ends with:\n{}", tail.join("\n"));
+            }
+        }
+    }
+}
+
+fn start_once(
+    spec: &ServiceSpec<'_>,
+    log_path: &Path,
+    timeout: Duration,
+) -> anyhow::Result<(Process, Duration)> {
     let port = free_port()?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.path().join(format!("{}.log", spec.name)))?;
+        .open(log_path)?;
     let mut command = Command::new(spec.binary);
     command
         .env_clear()

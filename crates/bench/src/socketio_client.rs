@@ -18,6 +18,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use anyhow::{bail, Context};
 use futures::{SinkExt, StreamExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -30,6 +31,15 @@ pub const SOURCE_ADDRESSES: usize = 16;
 /// The source address of client number `index`.
 pub fn source_address(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 2 + (index % SOURCE_ADDRESSES) as u8)
+}
+
+/// Small buffers: tungstenite's default 128 KiB read buffer is zero-filled on every read, which
+/// would make each idle client cost 128 KiB of resident memory in the load generator. Frames
+/// larger than the buffer are still read whole (the buffer grows for them).
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
 }
 
 /// A connected, authenticated Socket.IO client.
@@ -60,8 +70,11 @@ impl SocketClient {
             .with_context(|| format!("bind {source}"))?;
         let stream = socket.connect(server).await.context("TCP connect")?;
         stream.set_nodelay(true)?;
+        // Closing resets the connection instead of leaving it in TIME_WAIT for a minute: tens
+        // of thousands of those would hold ports other programs on the machine may want.
+        stream.set_zero_linger()?;
         let url = format!("ws://{server}/socket.io/?EIO=4&transport=websocket");
-        let (ws, _) = tokio_tungstenite::client_async(url, stream)
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
             .await
             .context("WebSocket handshake")?;
         let mut client = Self {

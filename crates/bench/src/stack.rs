@@ -21,6 +21,8 @@ pub struct Launcher {
     binaries: Binaries,
     secret: Secret,
     redis_url: String,
+    /// `--service-env` settings for every service.
+    extra_env: Vec<(String, String)>,
 }
 
 impl Launcher {
@@ -29,7 +31,7 @@ impl Launcher {
         let spec = ServiceSpec {
             name,
             binary: &self.binaries.interceptor,
-            env: vec![("REDIS_URL", self.redis_url.clone())],
+            env: self.env(vec![("REDIS_URL", self.redis_url.clone())]),
         };
         processes::start_service(&self.dir, &spec, START_TIMEOUT)
     }
@@ -39,7 +41,7 @@ impl Launcher {
         let spec = ServiceSpec {
             name,
             binary: &self.binaries.connector,
-            env: vec![
+            env: self.env(vec![
                 ("REDIS_URL", self.redis_url.clone()),
                 ("GCP_PROJECT_ID", PROJECT.into()),
                 (
@@ -47,9 +49,17 @@ impl Launcher {
                     self.secret.path().display().to_string(),
                 ),
                 ("AUTH_OPTION", "Skip".into()),
-            ],
+            ]),
         };
         processes::start_service(&self.dir, &spec, START_TIMEOUT)
+    }
+
+    /// `base` plus the `--service-env` settings, which come last and so win.
+    fn env(&self, base: Vec<(&str, String)>) -> Vec<(String, String)> {
+        base.into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(self.extra_env.iter().cloned())
+            .collect()
     }
 
     /// A token every connector accepts, valid for two hours.
@@ -80,6 +90,7 @@ impl Stack {
         let redis = processes::start_redis(&dir)?;
         let launcher = Launcher {
             redis_url: format!("redis://127.0.0.1:{}", redis.port()),
+            extra_env: options.service_env.clone(),
             dir,
             binaries,
             secret,

@@ -110,6 +110,22 @@ impl Tracker {
     }
 }
 
+impl Tracker {
+    /// Pushes never delivered, counted by sequence number (`seq: count`), for diagnosis.
+    fn lost_by_sequence(&self) -> String {
+        let mut lost: std::collections::BTreeMap<usize, usize> = Default::default();
+        for (index, count) in self.counts.iter().enumerate() {
+            if count.load(Ordering::Relaxed) == 0 {
+                *lost.entry(index / self.sockets).or_default() += 1;
+            }
+        }
+        lost.iter()
+            .map(|(seq, n)| format!("seq {seq}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// What the push workers report.
 #[derive(Default)]
 struct SendResult {
@@ -176,7 +192,8 @@ async fn run_one(
         let mut connection = HttpConnection::open(stack.interceptor.addr()).await?;
         let jobs = jobs.clone();
         let conversations = conversations.clone();
-        let run_id = stack.run_id.clone();
+        // Unique per run and scenario: the interceptor drops a repeated id as a redelivery.
+        let id_prefix = format!("{}-{label}", stack.run_id);
         workers.push(tokio::spawn(async move {
             let mut result = SendResult::default();
             loop {
@@ -197,7 +214,7 @@ async fn run_one(
                 }
                 result.last_ns = sent_ns;
                 let event = payload::dialogflow_event(&conversations[conv], stamp);
-                let body = payload::push_body(&event, &format!("{run_id}-{j}"));
+                let body = payload::push_body(&event, &format!("{id_prefix}-{j}"));
                 match connection.post_json(PUSH_PATH, body).await {
                     Ok(status) if (200..300).contains(&status) => result.accepted += 1,
                     Ok(_) => result.non_2xx += 1,
@@ -277,7 +294,15 @@ async fn run_one(
     report.check(
         &scenario,
         "duplicated / lost / reordered / misrouted",
-        format!("{duplicates} / {lost} / {reordered} / {misrouted} (unreadable {unreadable})"),
+        if lost == 0 {
+            format!("{duplicates} / {lost} / {reordered} / {misrouted} (unreadable {unreadable})")
+        } else {
+            format!(
+                "{duplicates} / {lost} / {reordered} / {misrouted} (unreadable {unreadable}; \
+                 lost {})",
+                tracker.lost_by_sequence()
+            )
+        },
         duplicates == 0 && lost == 0 && reordered == 0 && misrouted == 0 && unreadable == 0,
     );
     let lag = sent.lag.summary();
