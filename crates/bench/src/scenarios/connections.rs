@@ -5,7 +5,8 @@
 //! sockets (10,000 then 20,000), each socket in its own conversation, held by helper processes
 //! ([`crate::socket_holder`]). At each step: the connector's RSS, RSS per socket, and `/status`
 //! timings. `/status` is also polled every 50 ms for the whole ramp and hold, and must never
-//! fail. Finally every socket closes and the RSS is read once more.
+//! fail. Finally every socket closes and the RSS is read once more, and again with as many new
+//! sockets as the first step (a leak would show as growth; memory the allocator kept does not).
 //!
 //! Both the connector and each holder need a file descriptor per socket, so the largest step
 //! is capped just under the open-file limit (`ulimit -n`, raised to the hard limit) when needed.
@@ -183,5 +184,34 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
         "connector RSS after every socket closed",
         megabytes(connector.rss_kib()?),
     );
+
+    // Leak check: the same number of new sockets again. Freed memory the allocator kept is
+    // reused, so the RSS stays put; a leak would add the per-socket cost once more.
+    let again = steps.first().copied().unwrap_or(0).min(per_holder);
+    if again > 0 {
+        let spec = HolderSpec {
+            server: connector.addr(),
+            run_id: stack.run_id.clone(),
+            label: "idle-again".into(),
+            first: 0,
+            count: again,
+            concurrency: 256,
+            max_hold: Duration::from_secs(600),
+        };
+        let mut holder = SocketHolder::start(&spec, &token)?;
+        let ready = holder.ready(HOLDER_TIMEOUT).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss = connector.rss_kib();
+        holder.stop().await;
+        ready?;
+        report.info(
+            SCENARIO,
+            &format!(
+                "connector RSS with {} new sockets after that (reuse check)",
+                thousands(again as u64)
+            ),
+            megabytes(rss?),
+        );
+    }
     Ok(())
 }
