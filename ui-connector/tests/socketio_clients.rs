@@ -9,11 +9,18 @@ use std::process::Command;
 use redis_test_server::RedisServer;
 
 fn interceptor_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_ui-connector")).with_file_name("cloud-pubsub-interceptor");
+    let path =
+        Path::new(env!("CARGO_BIN_EXE_ui-connector")).with_file_name("cloud-pubsub-interceptor");
     if !path.exists() {
         // `cargo test -p ui-connector` alone does not build the other service.
         let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "cloud-pubsub-interceptor", "--bin", "cloud-pubsub-interceptor"])
+            .args([
+                "build",
+                "-p",
+                "cloud-pubsub-interceptor",
+                "--bin",
+                "cloud-pubsub-interceptor",
+            ])
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building cloud-pubsub-interceptor failed");
@@ -43,7 +50,13 @@ fn socket_io_client_suite() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}");
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "the Socket.IO suite failed (see above)");
-    assert!(stdout.contains("# fail 0"), "no failure line in the node output");
+    assert!(
+        output.status.success(),
+        "the Socket.IO suite failed (see above)"
+    );
+    assert!(
+        stdout.contains("# fail 0"),
+        "no failure line in the node output"
+    );
     assert!(!stdout.contains("# pass 0"), "the node suite ran no test");
 }

@@ -175,7 +175,10 @@ impl RedisStore {
             None => redis::Client::open(url)?,
             Some(path) => {
                 let root_cert = std::fs::read(path).map_err(|e| {
-                    BusError::Config(format!("cannot read REDIS_CA_CERT_PATH {}: {e}", path.display()))
+                    BusError::Config(format!(
+                        "cannot read REDIS_CA_CERT_PATH {}: {e}",
+                        path.display()
+                    ))
                 })?;
                 redis::Client::build_with_tls(
                     url,
