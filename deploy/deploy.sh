@@ -96,6 +96,9 @@ CONNECTOR_ROLES=(
 )
 INTERCEPTOR_ROLES=(roles/redis.editor roles/vpcaccess.user roles/compute.viewer)
 
+# Separates the --set-env-vars entries instead of gcloud's comma, which values may contain.
+ENV_VARS_DELIMITER='|'
+
 # Where the connector reads the JWT secret (its JWT_SECRET_KEY_PATH default).
 JWT_SECRET_MOUNT_PATH=/secret/jwt_secret_key
 
@@ -194,6 +197,11 @@ load_config() {
   # Serverless VPC Access connectors need an unused /28 of the network.
   [[ $VPC_CONNECTOR_RANGE =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/28$ ]] ||
     die "VPC_CONNECTOR_RANGE must be an IPv4 /28 range such as 10.8.0.0/28, not '$VPC_CONNECTOR_RANGE'"
+
+  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
+    [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
+      die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
+  done
 
   CONNECTOR_SA_EMAIL=$(service_account_email "$CONNECTOR_SERVICE_ACCOUNT_NAME")
   INTERCEPTOR_SA_EMAIL=$(service_account_email "$INTERCEPTOR_SERVICE_ACCOUNT_NAME")
@@ -462,12 +470,13 @@ build_images() {
 # Formats NAME=VALUE pairs for --set-env-vars. Values may contain commas (CORS origin lists),
 # so gcloud's alternate-delimiter syntax is always used (see `gcloud topic escaping`).
 env_vars_flag() {
-  local delimiter='|' pair joined=''
+  local pair joined=''
   for pair in "$@"; do
-    [[ $pair != *"$delimiter"* ]] || die "setting ${pair%%=*} must not contain '$delimiter'"
-    joined+="${joined:+$delimiter}$pair"
+    [[ $pair != *"$ENV_VARS_DELIMITER"* ]] ||
+      die "setting ${pair%%=*} must not contain '$ENV_VARS_DELIMITER'"
+    joined+="${joined:+$ENV_VARS_DELIMITER}$pair"
   done
-  printf -- '--set-env-vars=^%s^%s' "$delimiter" "$joined"
+  printf -- '--set-env-vars=^%s^%s' "$ENV_VARS_DELIMITER" "$joined"
 }
 
 # NAME=VALUE for each named setting that is set.
@@ -481,9 +490,11 @@ optional_env_pairs() {
 deploy_connector() {
   step "Deploying $CONNECTOR_SERVICE_NAME"
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT" "GCP_PROJECT_ID=$GCP_PROJECT_ID")
-  local extra
+  local extra env_flag
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
+  # (Assigned first: a failure inside "$(...)" used as an argument would not stop the script.)
+  env_flag=$(env_vars_flag "${pairs[@]}")
   # Public (desktops connect directly; every request carries a token), one-hour timeout for
   # long-lived Socket.IO connections, session affinity so polling fallbacks stay on one
   # instance, and the JWT secret mounted as a file where the binary looks for it.
@@ -496,16 +507,17 @@ deploy_connector() {
     --session-affinity \
     --vpc-connector="$VPC_CONNECTOR_NAME" \
     --min-instances="$CONNECTOR_MIN_INSTANCES" \
-    "$(env_vars_flag "${pairs[@]}")" \
+    "$env_flag" \
     --set-secrets="$JWT_SECRET_MOUNT_PATH=$JWT_SECRET_NAME:latest"
 }
 
 deploy_interceptor() {
   step "Deploying $INTERCEPTOR_SERVICE_NAME"
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
-  local extra
+  local extra env_flag
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${SHARED_APP_VARS[@]}")
+  env_flag=$(env_vars_flag "${pairs[@]}")
   # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
   # an identity token of an account holding run.invoker.
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
@@ -516,7 +528,7 @@ deploy_interceptor() {
     --no-allow-unauthenticated \
     --vpc-connector="$VPC_CONNECTOR_NAME" \
     --min-instances="$INTERCEPTOR_MIN_INSTANCES" \
-    "$(env_vars_flag "${pairs[@]}")"
+    "$env_flag"
 }
 
 # service_url NAME

@@ -533,6 +533,21 @@ fn invalid_or_misspelt_settings_are_named() {
     assert!(!run.success);
     assert!(run.stderr.contains("VPC_CONNECTOR_RANGE"), "{}", run.stderr);
 
+    // A value the --set-env-vars encoding cannot carry stops the script before any change.
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nCORS_ALLOWED_ORIGINS='https://a.example|https://b.example'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert!(!run.success, "{}", run.transcript());
+    assert!(
+        run.stderr.contains("CORS_ALLOWED_ORIGINS"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.calls.is_empty(), "{}", run.transcript());
+
     let typo = TEST_ENV.replace("GCP_PROJECT_ID=", "GCP_PROJET_ID=");
     let run = deploy(&sandbox, &typo, &[], Cloud::Empty);
     assert!(!run.success);
