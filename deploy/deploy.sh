@@ -293,7 +293,11 @@ exists() {
   if ((dry_run)); then [[ $dry_run_assumes == present ]]; return; fi
   local err
   if err=$("$@" 2>&1 >/dev/null); then return 0; fi
-  if grep -qiE 'NOT_FOUND|not found|cannot find|does not exist' <<<"$err"; then return 1; fi
+  # (Permission errors often add "or it may not exist": look for them first.)
+  if ! grep -qE 'PERMISSION_DENIED|UNAUTHENTICATED' <<<"$err" &&
+    grep -qiE 'NOT_FOUND|not found|cannot find|does not exist' <<<"$err"; then
+    return 1
+  fi
   die "could not check whether the resource exists: $* failed: $err"
 }
 

@@ -85,7 +85,7 @@ for arg in "$@"; do
   if [[ $arg == describe ]]; then
     case $FAKE_GCLOUD_STATE in
       existing) echo "name: $subject"; exit 0 ;;
-      denied) echo "ERROR: (gcloud) PERMISSION_DENIED: caller may not read $subject" >&2; exit 1 ;;
+      denied) echo "ERROR: (gcloud) PERMISSION_DENIED: Permission denied on $subject (or it may not exist, NOT_FOUND)" >&2; exit 1 ;;
       *) echo "ERROR: (gcloud) NOT_FOUND: $subject was not found" >&2; exit 1 ;;
     esac
   fi
