@@ -35,7 +35,7 @@ impl AppState {
         Ok(Self {
             jwt,
             bus,
-            auth: Authenticators::new(&config.auth),
+            auth: Authenticators::new(&config.auth)?,
             proxy: DialogflowProxy::new(&config.proxy)?,
             config,
         })
