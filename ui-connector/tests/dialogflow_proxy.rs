@@ -867,6 +867,25 @@ async fn upstream_errors_are_relayed_unchanged() {
         json_body(response).await,
         json!({"error": {"code": 429, "message": "Quota exceeded.", "status": "RESOURCE_EXHAUSTED"}})
     );
+
+    // Both relayed calls are counted by status.
+    let metrics = h
+        .client
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for status in [404, 429] {
+        let line = format!("connector_proxy_requests_total{{status=\"{status}\"}} 1");
+        assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
+    }
+    assert!(
+        metrics.contains("connector_proxy_request_seconds_count 2"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -140,13 +140,11 @@ async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Response
     }
 
     let verified = match parts.headers.get(header::AUTHORIZATION) {
-        None => state.jwt.verify(""),
-        Some(value) => match value.to_str() {
-            // `Bearer` with nothing after it is a missing token, not a malformed one.
-            Ok(token) if token.trim().eq_ignore_ascii_case("bearer") => Err(JwtError::Missing),
-            Ok(token) => state.jwt.verify(token),
-            Err(_) => Err(JwtError::Malformed),
-        },
+        None => Err(JwtError::Missing),
+        Some(value) => value
+            .to_str()
+            .map_err(|_| JwtError::Malformed)
+            .and_then(|token| state.jwt.verify(token)),
     };
     let claims = match verified {
         Ok(claims) => claims,
@@ -185,6 +183,9 @@ async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Response
     let response = proxy
         .forward(parts.method.clone(), url, &parts.headers, body)
         .await;
+    state
+        .metrics
+        .proxy_request(response.status().as_u16(), started.elapsed().as_secs_f64());
     tracing::info!(
         method = %parts.method,
         path = raw_path,
