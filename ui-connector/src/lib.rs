@@ -14,6 +14,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod demo_page;
 pub mod dialogflow_proxy;
 pub mod integration_keys;
 pub mod jwt;
