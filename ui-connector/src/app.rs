@@ -1,19 +1,25 @@
 //! The connector's shared state and router.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use agent_assist_core::ConversationBus;
 use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticators;
 use crate::config::{ConnectorConfig, CorsOrigins};
 use crate::dialogflow_proxy::DialogflowProxy;
 use crate::jwt::JwtKeys;
+use crate::metrics::ConnectorMetrics;
 
 /// Everything a request handler may need, shared by all of them.
 pub struct AppState {
@@ -22,6 +28,9 @@ pub struct AppState {
     pub bus: ConversationBus,
     pub auth: Authenticators,
     pub proxy: DialogflowProxy,
+    pub metrics: ConnectorMetrics,
+    /// The Socket.IO handle, set when the router is built (to close sockets on shutdown).
+    pub io: OnceLock<SocketIo>,
 }
 
 impl AppState {
@@ -31,31 +40,69 @@ impl AppState {
             config.project_id.clone(),
             config.jwt_lifetime,
         )?;
+        Self::with_jwt(config, jwt)
+    }
+
+    /// With keys made elsewhere (local mode generates its secret in memory).
+    pub fn with_jwt(config: ConnectorConfig, jwt: JwtKeys) -> anyhow::Result<Self> {
         let bus = ConversationBus::connect(config.bus.clone()).context("conversation bus")?;
         Ok(Self {
             jwt,
             bus,
             auth: Authenticators::new(&config.auth),
             proxy: DialogflowProxy::new(&config.proxy)?,
+            metrics: ConnectorMetrics::default(),
+            io: OnceLock::new(),
             config,
         })
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface, Socket.IO included.
 pub fn router(state: Arc<AppState>) -> Router {
     let cors = cors_layer(&state.config.cors_allowed_origins);
-    Router::new()
+    let (socket_io, io) = crate::live::layer(state.clone());
+    let _ = state.io.set(io);
+    let project = state.config.project_id.clone();
+    let mut router = Router::new()
         .route("/status", get(status))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .merge(crate::registration::routes())
         .merge(crate::integration_keys::routes())
         .merge(crate::dialogflow_proxy::routes())
-        .with_state(state)
+        .with_state(state.clone());
+    if state.config.local_mode {
+        router = router.merge(crate::local_mode::routes(&state));
+    }
+    router
+        .layer(socket_io)
         .layer(cors)
+        .layer(TraceLayer::new_for_http().make_span_with(
+            move |request: &axum::http::Request<_>| {
+                agent_assist_core::telemetry::request_span(Some(&project), request)
+            },
+        ))
 }
 
 async fn status() -> &'static str {
     "Hello, cross-origin-world!"
+}
+
+/// Readiness: 200 when the bus answers, 503 otherwise.
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match state.bus.ping().await {
+        Ok(()) => Json(serde_json::json!({"ready": true, "bus": state.bus.kind()})).into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"ready": false, "bus": state.bus.kind(), "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.render(state.bus.subscribed_conversations())
 }
 
 pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
@@ -70,17 +117,40 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
     }
 }
 
-/// Serves until `shutdown` is cancelled, then drains.
+/// Serves until `shutdown` is cancelled, then closes every socket (clients reconnect to
+/// another instance and recover with `since`) and drains HTTP requests.
 pub async fn serve(
     config: ConnectorConfig,
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = Arc::new(AppState::new(config)?);
-    let app = router(state);
+    serve_state(state, listener, shutdown).await
+}
+
+pub async fn serve_state(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(
+        bus = state.bus.kind(),
+        redis = state.config.bus.redacted_redis_url().unwrap_or_default(),
+        "bus configured"
+    );
+    let app = router(state.clone());
     tracing::info!(address = %listener.local_addr()?, "ui-connector listening");
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let close_sockets = {
+        let shutdown = shutdown.clone();
+        let state = state.clone();
+        async move {
+            shutdown.cancelled().await;
+            if let Some(io) = state.io.get() {
+                io.close().await;
+            }
+        }
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(close_sockets);
     agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
     Ok(())
 }

@@ -162,6 +162,45 @@ impl JwtKeys {
     }
 }
 
+/// An extractor for routes that need a valid token in `Authorization`: a handler taking
+/// `Authorized` only runs for an authenticated desktop; otherwise the answer is 401 with the
+/// reason.
+pub struct Authorized(pub Claims);
+
+impl axum::extract::FromRequestParts<std::sync::Arc<crate::app::AppState>> for Authorized {
+    type Rejection = Unauthorized;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &std::sync::Arc<crate::app::AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        state
+            .jwt
+            .verify(header)
+            .map(Authorized)
+            .map_err(Unauthorized)
+    }
+}
+
+/// A refused token: 401 with `{"error": <reason>}`.
+#[derive(Debug)]
+pub struct Unauthorized(pub JwtError);
+
+impl axum::response::IntoResponse for Unauthorized {
+    fn into_response(self) -> axum::response::Response {
+        (
+            axum::http::StatusCode::UNAUTHORIZED,
+            axum::Json(serde_json::json!({ "error": self.0.to_string() })),
+        )
+            .into_response()
+    }
+}
+
 /// The `alg` a token's header claims, read without trusting anything else in it.
 fn header_algorithm(token: &str) -> Option<String> {
     let header = token.split('.').next()?;

@@ -10,6 +10,7 @@
 //! - [`integration_keys`]: the `/conversation-name` API.
 //! - [`dialogflow_proxy`]: the Dialogflow REST proxy.
 //! - [`local_mode`]: one-process local runs with the demo page.
+//! - [`metrics`]: what operators graph.
 
 pub mod app;
 pub mod auth;
@@ -20,4 +21,5 @@ pub mod integration_keys;
 pub mod jwt;
 pub mod live;
 pub mod local_mode;
+pub mod metrics;
 pub mod registration;

@@ -2,20 +2,30 @@
 //! tokens, and proxies their Dialogflow calls. `ui-connector --local` runs everything (the
 //! interceptor's push endpoints too) in one process on the in-memory bus, for laptops.
 
+use std::sync::Arc;
+
 use anyhow::Context;
+use ui_connector::app::{self, AppState};
+use ui_connector::config::ConnectorConfig;
+use ui_connector::local_mode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     agent_assist_core::telemetry::init();
     let local = std::env::args().skip(1).any(|a| a == "--local");
-    let config = if local {
-        ui_connector::local_mode::config_from_env().context("local mode")?
+    let state = if local {
+        let (config, jwt) = local_mode::prepare().context("local mode")?;
+        AppState::with_jwt(config, jwt)?
     } else {
-        ui_connector::config::ConnectorConfig::from_env().context("configuration")?
+        AppState::new(ConnectorConfig::from_env().context("configuration")?)?
     };
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
+    let port = state.config.port;
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
         .await
-        .with_context(|| format!("cannot listen on port {}", config.port))?;
+        .with_context(|| format!("cannot listen on port {port}"))?;
+    if local {
+        local_mode::announce(listener.local_addr()?.port(), state.bus.kind());
+    }
     let shutdown = agent_assist_core::shutdown::on_signal();
-    ui_connector::app::serve(config, listener, shutdown).await
+    app::serve_state(Arc::new(state), listener, shutdown).await
 }

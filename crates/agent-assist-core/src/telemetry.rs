@@ -159,3 +159,86 @@ where
         }
     }
 }
+
+/// The span every HTTP request is logged in: method, path, and the Cloud Trace id from
+/// `X-Cloud-Trace-Context` (`TRACE/SPAN;o=1`) or W3C `traceparent` (`00-TRACE-SPAN-01`),
+/// formatted as Cloud Logging wants it (`projects/<project>/traces/<trace>`) when the project is
+/// known. Query strings are left out: they may carry tokens.
+pub fn request_span<B>(project: Option<&str>, request: &axum::http::Request<B>) -> tracing::Span {
+    let trace = trace_id(request.headers()).map(|id| match project {
+        Some(project) => format!("projects/{project}/traces/{id}"),
+        None => id,
+    });
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        trace = trace.as_deref().unwrap_or(""),
+    )
+}
+
+fn trace_id(headers: &axum::http::HeaderMap) -> Option<String> {
+    let valid = |id: &str| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(value) = headers
+        .get("x-cloud-trace-context")
+        .and_then(|v| v.to_str().ok())
+    {
+        let id = value.split('/').next().unwrap_or("");
+        if valid(id) {
+            return Some(id.to_ascii_lowercase());
+        }
+    }
+    let value = headers.get("traceparent")?.to_str().ok()?;
+    let id = value.split('-').nth(1)?;
+    valid(id).then(|| id.to_ascii_lowercase())
+}
+
+/// `GET /metrics`: the registry in the OpenMetrics text format Prometheus scrapes.
+pub fn metrics_response(
+    registry: &prometheus_client::registry::Registry,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, registry) {
+        Ok(()) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_ids_from_either_header() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-cloud-trace-context",
+            "105445AA7843BC8BF206B12000100000/1;o=1".parse().unwrap(),
+        );
+        assert_eq!(
+            trace_id(&headers).as_deref(),
+            Some("105445aa7843bc8bf206b12000100000")
+        );
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(
+            trace_id(&headers).as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        headers.insert("traceparent", "garbage".parse().unwrap());
+        assert_eq!(trace_id(&headers), None);
+    }
+}

@@ -1,1 +1,43 @@
-//! Socket.IO (placeholder).
+//! Live events over Socket.IO: what agent desktops connect to.
+//!
+//! The protocol is the Python service's, spoken by `socketioxide` (Socket.IO v5 over Engine.IO
+//! v4, WebSocket with long-polling fallback) at `/socket.io/`:
+//! - connect with `auth: {token: <jwt>}`; a bad token refuses the connection and the client's
+//!   `connect_error` says why ([`session`]);
+//! - `join-conversation` / `leave-conversation` with a conversation name, acknowledged with
+//!   `(true, <name without location>)`; events arrive under their `data_type` ([`membership`]);
+//! - the recovery extension: `join-conversation` with `{conversation_name, since}` replays what
+//!   the bus kept after `since` and acknowledges with a third argument `{recovered, offset}`.
+//!
+//! Each joined conversation is one bus [`Subscription`](agent_assist_core::Subscription); the bus
+//! subscribes this instance to a conversation once, whatever the number of sockets in it, and
+//! events are passed to sockets as the JSON text the interceptor published.
+
+mod join_request;
+mod membership;
+mod session;
+
+use std::sync::Arc;
+
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+
+use crate::app::AppState;
+
+pub use join_request::JoinRequest;
+
+/// Packets queued per socket before an emit reports the socket as too slow. Large enough for a
+/// full history replay (100 events by default) plus live traffic.
+const SOCKET_BUFFER: usize = 1024;
+
+/// The Socket.IO layer and its handle (kept to close every socket on shutdown).
+pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
+    let (layer, io) = SocketIo::builder()
+        .max_buffer_size(SOCKET_BUFFER)
+        .with_state(state)
+        .build_layer();
+    io.ns("/", session::on_connect.with(session::authenticate));
+    (layer, io)
+}
+
+use socketioxide::handler::ConnectHandler;

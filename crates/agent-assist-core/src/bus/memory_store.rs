@@ -33,6 +33,8 @@ struct State {
 }
 
 struct Conversation {
+    /// The first offset of this generation (see the bus module docs).
+    first: u64,
     last: u64,
     events: VecDeque<Arc<BusEvent>>,
     expires: Instant,
@@ -59,15 +61,21 @@ impl MemoryStore {
         let conversation = state
             .conversations
             .entry(event.conversation.clone())
-            .or_insert_with(|| Conversation {
-                last: now_micros(),
-                events: VecDeque::new(),
-                expires: now,
+            .or_insert_with(|| {
+                let seed = now_micros();
+                Conversation {
+                    first: seed + 1,
+                    last: seed,
+                    events: VecDeque::new(),
+                    expires: now + Duration::from_secs(1),
+                }
             });
-        if conversation.expires <= now && !conversation.events.is_empty() {
+        if conversation.expires <= now {
             // Expired: start a new generation of offsets, later than anything before.
+            let seed = conversation.last.max(now_micros());
             conversation.events.clear();
-            conversation.last = conversation.last.max(now_micros());
+            conversation.first = seed + 1;
+            conversation.last = seed;
         }
         let offset = conversation.last + 1;
         let payload = with_offset(&event.json, offset);
@@ -92,8 +100,8 @@ impl MemoryStore {
     pub(crate) fn history(&self, conversation: &ConversationName, since: Option<u64>) -> History {
         let now = Instant::now();
         let state = self.state.lock().expect("memory store lock");
-        let (latest, kept) = match state.conversations.get(conversation) {
-            Some(c) if c.expires > now => (c.last, &c.events),
+        let (first, latest, kept) = match state.conversations.get(conversation) {
+            Some(c) if c.expires > now => (c.first, c.last, &c.events),
             _ => {
                 return History {
                     events: Vec::new(),
@@ -117,10 +125,15 @@ impl MemoryStore {
             };
         }
         let first_kept = latest + 1 - kept.len() as u64;
+        let complete = if since == 0 {
+            first_kept == first
+        } else {
+            since + 1 >= first_kept
+        };
         History {
             events: kept.iter().filter(|e| e.offset > since).cloned().collect(),
             latest,
-            complete: since + 1 >= first_kept,
+            complete,
         }
     }
 
@@ -154,7 +167,7 @@ impl MemoryStore {
 impl State {
     fn sweep(&mut self, now: Instant) {
         self.writes += 1;
-        if self.writes % SWEEP_EVERY != 0 {
+        if !self.writes.is_multiple_of(SWEEP_EVERY) {
             return;
         }
         self.accepted.retain(|_, until| *until > now);

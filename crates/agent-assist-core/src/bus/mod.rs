@@ -183,7 +183,10 @@ impl ConversationBus {
         ttl: std::time::Duration,
     ) -> Result<(), BusError> {
         match &self.inner.store {
-            Store::Memory(store) => Ok(store.put_value(key, value, ttl)),
+            Store::Memory(store) => {
+                store.put_value(key, value, ttl);
+                Ok(())
+            }
             Store::Redis(store) => store.put_value(key, value, ttl).await,
         }
     }

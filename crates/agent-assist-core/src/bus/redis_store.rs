@@ -1,7 +1,7 @@
 //! The Redis store: what connects the interceptor to every connector instance in production.
 //!
 //! # Keys (prefix `agent-assist:`)
-//! - `agent-assist:{conversation}:seq`: the conversation's last offset.
+//! - `agent-assist:{conversation}:seq`: a hash of the generation's first and last offsets.
 //! - `agent-assist:{conversation}:history`: a list of the last events, as published.
 //! - `agent-assist:dedup:{data_type}:{message_id}`: a redelivery mark.
 //! - channel `agent-assist:{conversation}:events`: live events.
@@ -36,19 +36,22 @@ const CHANNEL_SUFFIX: &str = ":events";
 /// KEYS: seq, history, [dedup]. ARGV: event JSON without offset, channel, history length,
 /// history TTL (s), dedup window (s). Returns the offset, or -1 for a redelivery.
 ///
-/// The offset is spliced into the JSON text (`{...}` becomes `{...,"offset":N}`) so the event
-/// is never re-serialised. Offsets are formatted with `%.0f` because Lua 5.1 would print a
-/// 16-digit number in exponent form. The dedup mark is written last: if anything before it
-/// fails, Pub/Sub's redelivery is processed again instead of being dropped.
+/// `seq` is a hash: `first` (the generation's first offset) and `last`. A new generation is
+/// seeded from the server clock in microseconds. The offset is spliced into the JSON text
+/// (`{...}` becomes `{...,"offset":N}`) so the event is never re-serialised. Numbers are
+/// formatted with `%.0f` because Lua 5.1 would write a 16-digit number in exponent form.
+/// The dedup mark is written last: if anything before it fails, Pub/Sub's redelivery is
+/// processed again instead of being dropped as a duplicate.
 const PUBLISH_SCRIPT: &str = r#"
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
   return -1
 end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   local t = redis.call('TIME')
-  redis.call('SET', KEYS[1], string.format('%.0f', tonumber(t[1]) * 1000000 + tonumber(t[2])))
+  local seed = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  redis.call('HSET', KEYS[1], 'first', string.format('%.0f', seed + 1), 'last', string.format('%.0f', seed))
 end
-local offset = redis.call('INCR', KEYS[1])
+local offset = redis.call('HINCRBY', KEYS[1], 'last', 1)
 local payload = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. string.format('%.0f', offset) .. '}'
 redis.call('RPUSH', KEYS[2], payload)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
@@ -63,9 +66,13 @@ return offset
 
 /// KEYS: seq, history. ARGV: since ('' for none). Returns {latest, complete (0/1), events}.
 /// Offsets are consecutive within a generation, so the first kept offset is
-/// `latest - LLEN + 1` and the events after `since` start at list index `since + 1 - first`.
+/// `last - LLEN + 1` and the events after `since` start at list index `since + 1 - first_kept`.
+/// `since` = 0 means "from the start": complete when nothing was trimmed. A `since` from an
+/// older generation (expired or emptied history) is never complete.
 const HISTORY_SCRIPT: &str = r#"
-local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
+local seq = redis.call('HMGET', KEYS[1], 'first', 'last')
+local first = tonumber(seq[1] or '1')
+local latest = tonumber(seq[2] or '0')
 if ARGV[1] == '' then
   return {latest, 1, {}}
 end
@@ -74,13 +81,15 @@ if since >= latest then
   if since == latest then return {latest, 1, {}} end
   return {latest, 0, {}}
 end
-local first = latest - redis.call('LLEN', KEYS[2]) + 1
-local start = since + 1 - first
+local first_kept = latest - redis.call('LLEN', KEYS[2]) + 1
+local start = since + 1 - first_kept
 local complete = 1
-if start < 0 then
+if since == 0 then
+  if first_kept > first then complete = 0 end
+elseif since + 1 < first_kept then
   complete = 0
-  start = 0
 end
+if start < 0 then start = 0 end
 return {latest, complete, redis.call('LRANGE', KEYS[2], start, -1)}
 "#;
 

@@ -1,0 +1,77 @@
+//! The interceptor's Prometheus metrics: pushes by type and outcome, and how long the bus takes.
+
+use agent_assist_core::EventType;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+pub enum Outcome {
+    Accepted,
+    Duplicate,
+    Malformed,
+    Unavailable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PushLabels {
+    r#type: &'static str,
+    outcome: Outcome,
+}
+
+pub struct InterceptorMetrics {
+    pub registry: Registry,
+    pushes: Family<PushLabels, Counter>,
+    publish_seconds: Histogram,
+}
+
+impl Default for InterceptorMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let pushes = Family::<PushLabels, Counter>::default();
+        registry.register(
+            "interceptor_pushes",
+            "Pub/Sub pushes received, by event type and outcome",
+            pushes.clone(),
+        );
+        // 100 µs to ~1.6 s.
+        let publish_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 15));
+        registry.register(
+            "interceptor_bus_publish_seconds",
+            "Time to store and publish one event on the conversation bus",
+            publish_seconds.clone(),
+        );
+        Self {
+            registry,
+            pushes,
+            publish_seconds,
+        }
+    }
+}
+
+impl InterceptorMetrics {
+    pub fn push(&self, event_type: EventType, outcome: Outcome) {
+        self.pushes
+            .get_or_create(&PushLabels {
+                r#type: event_type.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
+    pub fn publish_latency(&self, seconds: f64) {
+        self.publish_seconds.observe(seconds);
+    }
+
+    /// The count for one type and outcome (tests).
+    pub fn pushes(&self, event_type: EventType, outcome: Outcome) -> u64 {
+        self.pushes
+            .get_or_create(&PushLabels {
+                r#type: event_type.as_str(),
+                outcome,
+            })
+            .get()
+    }
+}

@@ -1,0 +1,72 @@
+//! The real binary: configuration errors, JSON logs, readiness and SIGTERM, as Cloud Run sees them.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use redis_test_server::{free_port, RedisServer};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_cloud-pubsub-interceptor");
+
+#[test]
+fn an_invalid_setting_stops_the_service_naming_the_variable() {
+    let output = Command::new(BINARY)
+        .env_clear()
+        .env("REDISHOST", "127.0.0.1")
+        .env("REDISPORT", "not-a-port")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("REDISPORT"), "{stderr}");
+}
+
+#[test]
+fn serves_logs_json_and_drains_on_sigterm() {
+    let redis = RedisServer::start();
+    let port = free_port();
+    let mut child = Command::new(BINARY)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", redis.url())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The "listening" line says the port is bound.
+    let listening = loop {
+        let line = lines.next().expect("a log line").unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).expect("JSON log line");
+        assert!(entry["severity"].is_string(), "{line}");
+        if entry["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("listening")
+        {
+            break entry;
+        }
+    };
+    assert_eq!(listening["severity"], "INFO");
+    let status = http_status(&format!("http://127.0.0.1:{port}/status"));
+    assert_eq!(status, 200);
+    let ready = http_status(&format!("http://127.0.0.1:{port}/ready"));
+    assert_eq!(ready, 200);
+
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(sent.elapsed() < Duration::from_secs(10));
+}
+
+/// The status of a GET (the tests above are synchronous).
+fn http_status(url: &str) -> u16 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
+}

@@ -1,0 +1,92 @@
+//! One desktop connection: authentication at connect, its handlers, and its token's expiry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::socket::DisconnectReason;
+
+use super::membership::Memberships;
+use super::JoinRequest;
+use crate::app::AppState;
+use crate::jwt::{now_secs, Claims, JwtError};
+
+/// Connect middleware: a missing or invalid token refuses the connection, and only this
+/// client's `connect_error` carries the reason (the Python service told every socket).
+pub(super) async fn authenticate(
+    socket: SocketRef,
+    TryData(auth): TryData<Value>,
+    State(state): State<Arc<AppState>>,
+) -> Result<(), JwtError> {
+    let token = auth
+        .ok()
+        .as_ref()
+        .and_then(|auth| auth.get("token"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or(JwtError::Missing)?;
+    match state.jwt.verify(&token) {
+        Ok(claims) => {
+            socket.extensions.insert(claims);
+            Ok(())
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "socket refused");
+            Err(e)
+        }
+    }
+}
+
+pub(super) async fn on_connect(socket: SocketRef, State(state): State<Arc<AppState>>) {
+    let memberships = Arc::new(Memberships::default());
+    state.metrics.socket_connected();
+    if let Some(claims) = socket.extensions.get::<Claims>() {
+        memberships.set_expiry_timer(tokio::spawn(expire(socket.clone(), claims.exp)));
+    }
+    socket.on("join-conversation", {
+        let memberships = memberships.clone();
+        async move |socket: SocketRef,
+                    TryData(argument): TryData<Value>,
+                    ack: AckSender,
+                    State(state): State<Arc<AppState>>| {
+            let request = match JoinRequest::parse(argument.ok()) {
+                Ok(request) => request,
+                Err(reason) => {
+                    let _ = ack.send(&(false, reason));
+                    return;
+                }
+            };
+            memberships.join(&state, socket, request, ack).await;
+        }
+    });
+    socket.on("leave-conversation", {
+        let memberships = memberships.clone();
+        async move |TryData(argument): TryData<Value>, ack: AckSender| match JoinRequest::parse(
+            argument.ok(),
+        ) {
+            Ok(request) => {
+                memberships.leave(&request.conversation);
+                let _ = ack.send(&(true, request.conversation.as_str()));
+            }
+            Err(reason) => {
+                let _ = ack.send(&(false, reason));
+            }
+        }
+    });
+    socket.on_disconnect(
+        async move |reason: DisconnectReason, State(state): State<Arc<AppState>>| {
+            memberships.release_all();
+            state.metrics.socket_disconnected();
+            tracing::debug!(?reason, "socket disconnected");
+        },
+    );
+}
+
+/// Tells this socket alone that its token expired, then disconnects it.
+async fn expire(socket: SocketRef, exp: u64) {
+    let remaining = exp.saturating_sub(now_secs());
+    tokio::time::sleep(Duration::from_secs(remaining)).await;
+    let _ = socket.emit("unauthenticated", "token expired");
+    let _ = socket.disconnect();
+}
