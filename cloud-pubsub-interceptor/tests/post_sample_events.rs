@@ -135,7 +135,8 @@ async fn posts_every_sample_as_a_pubsub_push() {
         message_ids.push(message_id.to_owned());
         let publish_time = message["publishTime"].as_str().expect("publishTime");
         assert!(
-            chrono::DateTime::parse_from_rfc3339(publish_time).is_ok() && publish_time.ends_with('Z'),
+            chrono::DateTime::parse_from_rfc3339(publish_time).is_ok()
+                && publish_time.ends_with('Z'),
             "publishTime {publish_time}"
         );
         assert_eq!(
@@ -150,7 +151,9 @@ async fn posts_every_sample_as_a_pubsub_push() {
         let attributes = message["attributes"].as_object().expect("attributes");
         if kind == "new-recognition-result-notification-event" {
             assert_eq!(attributes["participant_role"], "END_USER");
-            assert!(attributes["message_id"].as_str().is_some_and(|id| !id.is_empty()));
+            assert!(attributes["message_id"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty()));
         } else {
             assert!(attributes.is_empty(), "{kind}: {attributes:?}");
         }
@@ -190,7 +193,10 @@ async fn a_refused_post_fails_the_run_but_the_others_are_still_sent() {
     let output = post_sample_events(&["--url", &url]).await;
     assert!(!output.status.success(), "{output:?}");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(stdout.contains("conversation-lifecycle-event: 500"), "{stdout}");
+    assert!(
+        stdout.contains("conversation-lifecycle-event: 500"),
+        "{stdout}"
+    );
     assert_eq!(stand_in.recorded.lock().unwrap().len(), 4);
 }
 

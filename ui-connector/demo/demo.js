@@ -39,6 +39,7 @@
     // Events with offset <= replayUpTo were replayed by the last join, labelled replayLabel.
     replayUpTo: 0,
     replayLabel: null,
+    replaySince: 0,
     replayedCount: 0,
     samples: new Map(),
     postCounter: 0,
@@ -124,6 +125,7 @@
     setStatus($('connection-state'), dataState, text);
     const connected = dataState === 'connected';
     $('connect').disabled = connected || !state.token;
+    $('connect').textContent = state.socket && !connected ? 'Reconnect' : 'Connect';
     $('disconnect').disabled = !state.socket || dataState === 'disconnected' || dataState === 'error';
     $('join').disabled = !connected;
     $('leave').disabled = !connected || !state.joined;
@@ -143,7 +145,6 @@
     state.socket = socket;
     socket.on('connect', () => {
       setConnection('connected', `Connected (socket id ${socket.id}).`);
-      $('connect').textContent = 'Reconnect';
       if (state.joined) join(state.joined.typed, { rejoin: true });
     });
     socket.on('disconnect', (reason) => {
@@ -191,12 +192,14 @@
           const reason = err ? 'no answer' : String(ackName || 'refused');
           setStatus($('join-status'), 'error', `Join failed: ${reason}`);
           state.held = [];
+          if (!rejoin) state.joined = null;
           return;
         }
         const recovered = Boolean(info && info.recovered);
         const latest = info && typeof info.offset === 'number' ? info.offset : 0;
         state.replayUpTo = latest;
         state.replayLabel = rejoin ? 'recovered' : 'history';
+        state.replaySince = since;
         state.replayedCount = 0;
         // The offsets in (since, latest] are replayed next; lastOffset follows them as they
         // arrive. Until then `since` is the baseline a later re-join starts from.
@@ -214,12 +217,21 @@
       });
   }
 
+  /** Says what the last join replayed, and the offset a re-join would start from. */
   function showRecovery() {
     const recovery = $('recovery-status');
     const recovered = recovery.dataset.recovered === 'true';
-    const label = state.replayLabel === 'recovered' ? 'Re-joined after reconnect' : 'Joined';
-    const complete = recovered ? 'recovered: true (nothing missing)' : 'recovered: false (some events after since were no longer kept)';
-    recovery.textContent = `${label} — ${complete}; ${state.replayedCount} event(s) replayed as "${state.replayLabel}". Last offset: `;
+    const count = state.replayedCount;
+    let text;
+    if (state.replayLabel === 'recovered') {
+      text = `Re-joined after reconnect with since ${state.replaySince}: recovered: ${recovered}; `
+        + `${count} missed event(s) replayed, marked "recovered"`
+        + (recovered ? '.' : ' (some missed events were no longer kept).');
+    } else {
+      text = `Joined with since ${state.replaySince}: ${count} earlier event(s) replayed, marked "history"`
+        + (recovered ? '.' : ' (older ones were no longer kept).');
+    }
+    recovery.textContent = `${text} Last offset: `;
     const offset = document.createElement('span');
     offset.id = 'last-offset';
     offset.dataset.testid = 'last-offset';

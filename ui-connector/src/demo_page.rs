@@ -65,7 +65,10 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
                 path,
                 get(move || async move {
                     // `no-cache`: a rebuilt binary's page is picked up on the next load.
-                    ([(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")], body)
+                    (
+                        [(CONTENT_TYPE, content_type), (CACHE_CONTROL, "no-cache")],
+                        body,
+                    )
                 }),
             )
         })
@@ -96,7 +99,11 @@ mod tests {
             .get(CONTENT_TYPE)
             .map(|v| v.to_str().unwrap().to_owned());
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
     }
 
     #[tokio::test]
@@ -125,10 +132,9 @@ mod tests {
             let sample: serde_json::Value = serde_json::from_str(&body).unwrap();
             assert_eq!(sample["conversation"], PLACEHOLDER, "{kind}");
         }
-        let (status, _, body) = get_path(
-            "/demo/samples/new-recognition-result-notification-event.attributes.json",
-        )
-        .await;
+        let (status, _, body) =
+            get_path("/demo/samples/new-recognition-result-notification-event.attributes.json")
+                .await;
         assert_eq!(status, StatusCode::OK);
         let attributes: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert!(attributes["participant_role"].is_string());

@@ -82,10 +82,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> anyhow::Result<Option<A
         if flag == "--help" || flag == "-h" {
             return Ok(None);
         }
-        let mut value = || {
-            args.next()
-                .with_context(|| format!("{flag} needs a value"))
-        };
+        let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--url" => url = Some(value()?),
             "--conversation" => conversation = Some(value()?),
@@ -167,8 +164,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     let mut all_ok = true;
     for (index, kind) in args.kinds.iter().copied().enumerate() {
         let message_id = format!("{run_id}{index:02}");
-        let publish_time =
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let publish_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let body = push_body(
             kind,
             &sample(kind),
