@@ -49,7 +49,7 @@ impl AppState {
         Ok(Self {
             jwt,
             bus,
-            auth: Authenticators::new(&config.auth),
+            auth: Authenticators::new(&config.auth)?,
             proxy: DialogflowProxy::new(&config.proxy)?,
             metrics: ConnectorMetrics::default(),
             io: OnceLock::new(),

@@ -10,10 +10,14 @@ use socketioxide::socket::DisconnectReason;
 use super::membership::Memberships;
 use super::JoinRequest;
 use crate::app::AppState;
-use crate::jwt::{now_secs, Claims, JwtError};
+use crate::jwt::{now_secs, JwtError};
 
 /// Connect middleware: a missing or invalid token refuses the connection, and only this
 /// client's `connect_error` carries the reason (the Python service told every socket).
+///
+/// The socket's handlers are registered here rather than in the connect handler: socketioxide
+/// sends the connect packet before it spawns the connect handler, so a desktop that emits
+/// `join-conversation` as soon as it is connected could otherwise beat the registration.
 pub(super) async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
@@ -28,7 +32,7 @@ pub(super) async fn authenticate(
         .ok_or(JwtError::Missing)?;
     match state.jwt.verify(&token) {
         Ok(claims) => {
-            socket.extensions.insert(claims);
+            register_handlers(socket, &state, claims.exp);
             Ok(())
         }
         Err(e) => {
@@ -38,12 +42,13 @@ pub(super) async fn authenticate(
     }
 }
 
-pub(super) async fn on_connect(socket: SocketRef, State(state): State<Arc<AppState>>) {
+/// Everything happens in [`authenticate`]; socketioxide requires a connect handler.
+pub(super) async fn on_connect(_: SocketRef) {}
+
+fn register_handlers(socket: SocketRef, state: &AppState, token_expiry: u64) {
     let memberships = Arc::new(Memberships::default());
     state.metrics.socket_connected();
-    if let Some(claims) = socket.extensions.get::<Claims>() {
-        memberships.set_expiry_timer(tokio::spawn(expire(socket.clone(), claims.exp)));
-    }
+    memberships.set_expiry_timer(tokio::spawn(expire(socket.clone(), token_expiry)));
     socket.on("join-conversation", {
         let memberships = memberships.clone();
         async move |socket: SocketRef,
