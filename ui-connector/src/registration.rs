@@ -32,14 +32,37 @@ use crate::auth::AuthError;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
-        .route("/register", post(register))
-        .route("/register-app", post(register_app))
+        .route(
+            "/register",
+            post(
+                async |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
+                    counted(&state, register(state.clone(), headers, body).await)
+                },
+            ),
+        )
+        .route(
+            "/register-app",
+            post(async |State(state): State<Arc<AppState>>, body: Bytes| {
+                counted(&state, register_app(state.clone(), body).await)
+            }),
+        )
+}
+
+/// Counts a registration by outcome (`connector_registrations_total`).
+fn counted(state: &AppState, response: Response) -> Response {
+    state.metrics.registration(match response.status() {
+        StatusCode::OK => "accepted",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::SERVICE_UNAVAILABLE => "provider_unavailable",
+        _ => "refused",
+    });
+    response
 }
 
 /// `POST /register`: the `Authorization` header carries the desktop platform's token; the body
 /// is empty, `{}`, or `{"gcp_agent_assist_user": "<name>"}` (the user written into the token,
 /// `""` when not given).
-async fn register(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn register(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let user = match requested_user(&body) {
         Ok(user) => user,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
@@ -61,7 +84,7 @@ async fn register(State(state): State<Arc<AppState>>, headers: HeaderMap, body: 
 
 /// `POST /register-app`: body `{"accountSid": "...", "authToken": "..."}`; the token's user is
 /// the `accountSid`.
-async fn register_app(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+async fn register_app(state: Arc<AppState>, body: Bytes) -> Response {
     let Some(provider) = state.auth.app_name() else {
         return failure(&REGISTER_APP, "none", AuthError::Disabled);
     };

@@ -261,6 +261,15 @@ async fn rejected_tokens_say_why() {
 async fn metrics_are_exposed() {
     let redis = RedisServer::start();
     let connector = start(&redis, |_| {}).await;
+    // No AUTH_OPTION in this configuration: registration is refused, and counted.
+    let refused = connector
+        .http
+        .post(format!("{}/register", connector.base))
+        .header("authorization", "Bearer platform-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
     let text = connector
         .http
         .get(format!("{}/metrics", connector.base))
@@ -277,4 +286,8 @@ async fn metrics_are_exposed() {
     ] {
         assert!(text.contains(name), "{name} missing from:\n{text}");
     }
+    assert!(
+        text.contains(r#"connector_registrations_total{outcome="refused"} 1"#),
+        "{text}"
+    );
 }

@@ -104,7 +104,10 @@ impl AuthConfig {
 
     /// Accept every token (local mode only).
     pub fn skip() -> Self {
-        Self {}
+        Self {
+            platform: Some(PlatformConfig::Skip),
+            ..Self::default()
+        }
     }
 }
 
