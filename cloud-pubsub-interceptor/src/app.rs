@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::config::InterceptorConfig;
 use crate::metrics::{InterceptorMetrics, Outcome};
@@ -90,11 +89,7 @@ pub fn router(state: Arc<InterceptorState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(push_routes(state, max_body_bytes))
-        .layer(TraceLayer::new_for_http().make_span_with(
-            move |request: &axum::http::Request<_>| {
-                agent_assist_core::telemetry::request_span(project.as_deref(), request)
-            },
-        ))
+        .layer(agent_assist_core::telemetry::http_trace_layer(project))
 }
 
 async fn receive_push(

@@ -13,7 +13,6 @@ use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticators;
 use crate::config::{ConnectorConfig, CorsOrigins};
@@ -78,11 +77,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     router
         .layer(socket_io)
         .layer(cors)
-        .layer(TraceLayer::new_for_http().make_span_with(
-            move |request: &axum::http::Request<_>| {
-                agent_assist_core::telemetry::request_span(Some(&project), request)
-            },
-        ))
+        .layer(agent_assist_core::telemetry::http_trace_layer(Some(
+            project,
+        )))
 }
 
 async fn status() -> &'static str {
