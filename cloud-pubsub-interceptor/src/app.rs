@@ -12,7 +12,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -122,16 +122,8 @@ async fn receive_push(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Readiness: 200 when the bus answers, 503 otherwise, with the reason.
 async fn ready(State(state): State<Arc<InterceptorState>>) -> Response {
-    match state.bus.ping().await {
-        Ok(()) => Json(serde_json::json!({"ready": true, "bus": state.bus.kind()})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "bus": state.bus.kind(), "error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    agent_assist_core::health::readiness(&state.bus).await
 }
 
 async fn metrics(State(state): State<Arc<InterceptorState>>) -> Response {

@@ -5,10 +5,9 @@ use std::sync::{Arc, OnceLock};
 use agent_assist_core::ConversationBus;
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -86,16 +85,8 @@ async fn status() -> &'static str {
     "Hello, cross-origin-world!"
 }
 
-/// Readiness: 200 when the bus answers, 503 otherwise.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    match state.bus.ping().await {
-        Ok(()) => Json(serde_json::json!({"ready": true, "bus": state.bus.kind()})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "bus": state.bus.kind(), "error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    agent_assist_core::health::readiness(&state.bus).await
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

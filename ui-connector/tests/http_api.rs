@@ -103,34 +103,52 @@ async fn status_ready_and_cors() {
     );
 }
 
+impl Connector {
+    /// A `/conversation-name` call: `key` goes in the query, `body` in a POST; with the token
+    /// unless `anonymous`.
+    async fn keys(
+        &self,
+        method: reqwest::Method,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+        anonymous: bool,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .request(method, format!("{}/conversation-name", self.base));
+        if let Some(key) = key {
+            request = request.query(&[("conversationIntegrationKey", key)]);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        if !anonymous {
+            request = request.header("authorization", format!("Bearer {}", self.token));
+        }
+        request.send().await.unwrap()
+    }
+}
+
 #[tokio::test]
 async fn integration_keys_store_find_delete_and_expire() {
+    use reqwest::Method;
     let redis = RedisServer::start();
     let connector = start(&redis, |c| c.integration_key_ttl = Duration::from_secs(1)).await;
-    let url = format!("{}/conversation-name", connector.base);
-    let auth = format!("Bearer {}", connector.token);
     let body = json!({"conversationIntegrationKey": "call-42", "conversationName": "projects/p/conversations/c42"});
 
     // A token is required for every method.
-    let anonymous = connector.http.post(&url).json(&body).send().await.unwrap();
+    let anonymous = connector
+        .keys(Method::POST, None, Some(body.clone()), true)
+        .await;
     assert_eq!(anonymous.status(), 401);
     let anonymous = connector
-        .http
-        .get(&url)
-        .query(&[("conversationIntegrationKey", "call-42")])
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::GET, Some("call-42"), None, true)
+        .await;
     assert_eq!(anonymous.status(), 401);
 
     let stored = connector
-        .http
-        .post(&url)
-        .header("authorization", &auth)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::POST, None, Some(body.clone()), false)
+        .await;
     assert_eq!(stored.status(), 200);
     // Stored under the SHA-256 of the key, never the key itself.
     let keys = redis.command("KEYS *");
@@ -138,13 +156,8 @@ async fn integration_keys_store_find_delete_and_expire() {
     assert!(keys.contains("integration-key:"), "{keys}");
 
     let found = connector
-        .http
-        .get(&url)
-        .header("authorization", &auth)
-        .query(&[("conversationIntegrationKey", "call-42")])
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::GET, Some("call-42"), None, false)
+        .await;
     assert_eq!(found.status(), 200);
     assert_eq!(
         found.json::<serde_json::Value>().await.unwrap(),
@@ -156,73 +169,31 @@ async fn integration_keys_store_find_delete_and_expire() {
         json!({"conversationIntegrationKey": "k"}),
         json!({"conversationName": "n"}),
     ] {
-        let response = connector
-            .http
-            .post(&url)
-            .header("authorization", &auth)
-            .json(&bad)
-            .send()
-            .await
-            .unwrap();
+        let response = connector.keys(Method::POST, None, Some(bad), false).await;
         assert_eq!(response.status(), 400);
         assert_eq!(response.text().await.unwrap(), "Bad request");
     }
-    let missing_query = connector
-        .http
-        .get(&url)
-        .header("authorization", &auth)
-        .send()
-        .await
-        .unwrap();
+    let missing_query = connector.keys(Method::GET, None, None, false).await;
     assert_eq!(missing_query.status(), 400);
-    let unknown = connector
-        .http
-        .get(&url)
-        .header("authorization", &auth)
-        .query(&[("conversationIntegrationKey", "nope")])
-        .send()
-        .await
-        .unwrap();
+    let unknown = connector.keys(Method::GET, Some("nope"), None, false).await;
     assert_eq!(unknown.status(), 404);
     assert_eq!(unknown.text().await.unwrap(), "Not found");
 
     let deleted = connector
-        .http
-        .delete(&url)
-        .header("authorization", &auth)
-        .query(&[("conversationIntegrationKey", "call-42")])
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::DELETE, Some("call-42"), None, false)
+        .await;
     assert_eq!(deleted.status(), 200);
     let again = connector
-        .http
-        .delete(&url)
-        .header("authorization", &auth)
-        .query(&[("conversationIntegrationKey", "call-42")])
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::DELETE, Some("call-42"), None, false)
+        .await;
     assert_eq!(again.status(), 404);
 
     // Entries expire (1 s here) instead of piling up.
-    connector
-        .http
-        .post(&url)
-        .header("authorization", &auth)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    connector.keys(Method::POST, None, Some(body), false).await;
     tokio::time::sleep(Duration::from_millis(2100)).await; // the expiry under test
     let expired = connector
-        .http
-        .get(&url)
-        .header("authorization", &auth)
-        .query(&[("conversationIntegrationKey", "call-42")])
-        .send()
-        .await
-        .unwrap();
+        .keys(Method::GET, Some("call-42"), None, false)
+        .await;
     assert_eq!(expired.status(), 404);
 }
 
