@@ -72,13 +72,20 @@ fn wait_until_serving(server: &mut Server, port: u16, log: &Path) {
     }
 }
 
+/// Writes a line straight to the process's stderr: the test harness captures `println!` and
+/// `eprintln!` of passing tests, and a skip or an artifact path must be visible in CI's log.
+fn tell_ci(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
 #[test]
 fn the_demo_page_works_in_chromium() {
     if !Path::new(CHROMIUM).exists() {
-        eprintln!(
+        tell_ci(&format!(
             "SKIPPED: demo page browser test: {CHROMIUM} not found \
              (chromium not installed; .ci/run installs it)"
-        );
+        ));
         return;
     }
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
@@ -130,7 +137,10 @@ fn the_demo_page_works_in_chromium() {
 
     print!("{}", String::from_utf8_lossy(&run.stdout));
     eprint!("{}", String::from_utf8_lossy(&run.stderr));
-    println!("screenshot: {}", screenshot.display());
+    tell_ci(&format!(
+        "CI artifact: demo page screenshot at {}",
+        screenshot.display()
+    ));
     assert!(
         run.status.success(),
         "FAIL: the demo page browser test failed ({}); server log: {}",
