@@ -12,10 +12,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 
 use crate::config::InterceptorConfig;
 use crate::metrics::{InterceptorMetrics, Outcome};
@@ -90,11 +89,7 @@ pub fn router(state: Arc<InterceptorState>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics))
         .with_state(state.clone())
         .merge(push_routes(state, max_body_bytes))
-        .layer(TraceLayer::new_for_http().make_span_with(
-            move |request: &axum::http::Request<_>| {
-                agent_assist_core::telemetry::request_span(project.as_deref(), request)
-            },
-        ))
+        .layer(agent_assist_core::telemetry::http_trace_layer(project))
 }
 
 async fn receive_push(
@@ -127,16 +122,8 @@ async fn receive_push(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Readiness: 200 when the bus answers, 503 otherwise, with the reason.
 async fn ready(State(state): State<Arc<InterceptorState>>) -> Response {
-    match state.bus.ping().await {
-        Ok(()) => Json(serde_json::json!({"ready": true, "bus": state.bus.kind()})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "bus": state.bus.kind(), "error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    agent_assist_core::health::readiness(&state.bus).await
 }
 
 async fn metrics(State(state): State<Arc<InterceptorState>>) -> Response {

@@ -1,13 +1,13 @@
 //! The interceptor's Prometheus metrics: pushes by type and outcome, and how long the bus takes.
 
 use agent_assist_core::EventType;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Accepted,
     Duplicate,
@@ -15,10 +15,22 @@ pub enum Outcome {
     Unavailable,
 }
 
+impl Outcome {
+    /// The `outcome` label value.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Malformed => "malformed",
+            Outcome::Unavailable => "unavailable",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct PushLabels {
     r#type: &'static str,
-    outcome: Outcome,
+    outcome: &'static str,
 }
 
 pub struct InterceptorMetrics {
@@ -56,7 +68,7 @@ impl InterceptorMetrics {
         self.pushes
             .get_or_create(&PushLabels {
                 r#type: event_type.as_str(),
-                outcome,
+                outcome: outcome.as_str(),
             })
             .inc();
     }
@@ -70,7 +82,7 @@ impl InterceptorMetrics {
         self.pushes
             .get_or_create(&PushLabels {
                 r#type: event_type.as_str(),
-                outcome,
+                outcome: outcome.as_str(),
             })
             .get()
     }

@@ -29,6 +29,7 @@ fn serves_logs_json_and_drains_on_sigterm() {
         .env_clear()
         .env("PORT", port.to_string())
         .env("REDIS_URL", redis.url())
+        .env("GCP_PROJECT_ID", "trace-project")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -49,6 +50,41 @@ fn serves_logs_json_and_drains_on_sigterm() {
     assert_eq!(listening["severity"], "INFO");
     let status = http_status(&format!("http://127.0.0.1:{port}/status"));
     assert_eq!(status, 200);
+    // A request log line carries the Cloud Trace id of its request.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/status?token=never-logged"))
+            .header(
+                "x-cloud-trace-context",
+                "105445aa7843bc8bf206b12000100000/1;o=1",
+            )
+            .send()
+            .await
+            .unwrap()
+    });
+    let request_log = loop {
+        let line = lines.next().expect("a request log line").unwrap();
+        assert!(
+            !line.contains("never-logged"),
+            "query strings are not logged: {line}"
+        );
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if entry
+            .get("logging.googleapis.com/trace")
+            .is_some_and(|t| t != "")
+        {
+            break entry;
+        }
+    };
+    assert_eq!(
+        request_log["logging.googleapis.com/trace"],
+        "projects/trace-project/traces/105445aa7843bc8bf206b12000100000"
+    );
+    assert_eq!(request_log["path"], "/status");
     let ready = http_status(&format!("http://127.0.0.1:{port}/ready"));
     assert_eq!(ready, 200);
 

@@ -247,7 +247,7 @@ async fn redeliveries_are_acknowledged_and_published_once() {
         .unwrap();
     assert!(
         text.contains(
-            r#"interceptor_pushes_total{type="human-agent-assistant-event",outcome="Duplicate"} 2"#
+            r#"interceptor_pushes_total{type="human-agent-assistant-event",outcome="duplicate"} 2"#
         ),
         "{text}"
     );

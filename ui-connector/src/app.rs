@@ -5,15 +5,13 @@ use std::sync::{Arc, OnceLock};
 use agent_assist_core::ConversationBus;
 use anyhow::Context;
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::TraceLayer;
 
 use crate::auth::Authenticators;
 use crate::config::{ConnectorConfig, CorsOrigins};
@@ -49,7 +47,7 @@ impl AppState {
         Ok(Self {
             jwt,
             bus,
-            auth: Authenticators::new(&config.auth),
+            auth: Authenticators::new(&config.auth)?,
             proxy: DialogflowProxy::new(&config.proxy)?,
             metrics: ConnectorMetrics::default(),
             io: OnceLock::new(),
@@ -78,27 +76,17 @@ pub fn router(state: Arc<AppState>) -> Router {
     router
         .layer(socket_io)
         .layer(cors)
-        .layer(TraceLayer::new_for_http().make_span_with(
-            move |request: &axum::http::Request<_>| {
-                agent_assist_core::telemetry::request_span(Some(&project), request)
-            },
-        ))
+        .layer(agent_assist_core::telemetry::http_trace_layer(Some(
+            project,
+        )))
 }
 
 async fn status() -> &'static str {
     "Hello, cross-origin-world!"
 }
 
-/// Readiness: 200 when the bus answers, 503 otherwise.
 async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    match state.bus.ping().await {
-        Ok(()) => Json(serde_json::json!({"ready": true, "bus": state.bus.kind()})).into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"ready": false, "bus": state.bus.kind(), "error": e.to_string()})),
-        )
-            .into_response(),
-    }
+    agent_assist_core::health::readiness(&state.bus).await
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {

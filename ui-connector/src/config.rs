@@ -26,6 +26,25 @@ pub struct ConnectorConfig {
     pub local_mode: bool,
 }
 
+impl ConnectorConfig {
+    /// Defaults for tests and tools: the in-memory bus, no platform provider (nobody gets a
+    /// token through `/register`), the proxy's defaults for `project_id`.
+    pub fn for_tests(project_id: &str, jwt_secret_path: PathBuf) -> Self {
+        Self {
+            port: 0,
+            project_id: project_id.to_owned(),
+            jwt_secret_path,
+            jwt_lifetime: Duration::from_secs(3600),
+            cors_allowed_origins: CorsOrigins::Any,
+            integration_key_ttl: Duration::from_secs(86_400),
+            bus: BusConfig::with_redis(None),
+            auth: crate::auth::AuthConfig::default(),
+            proxy: crate::dialogflow_proxy::ProxyConfig::default(),
+            local_mode: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CorsOrigins {
     Any,

@@ -121,11 +121,11 @@ impl JwtKeys {
     /// Checks a token, with or without a `Bearer ` prefix.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
         let token = token.trim();
-        let token = token
-            .strip_prefix("Bearer ")
-            .or_else(|| token.strip_prefix("bearer "))
-            .unwrap_or(token)
-            .trim();
+        let token = match token.split_once(char::is_whitespace) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            None if token.eq_ignore_ascii_case("bearer") => "",
+            _ => token,
+        };
         if token.is_empty() {
             return Err(JwtError::Missing);
         }
@@ -136,7 +136,7 @@ impl JwtKeys {
         }
         #[derive(Deserialize)]
         struct Unchecked {
-            exp: u64,
+            exp: Option<u64>,
             gcp_agent_assist_project: Option<String>,
             #[serde(default)]
             gcp_agent_assist_user: Option<String>,
@@ -150,11 +150,12 @@ impl JwtKeys {
                 _ => JwtError::Malformed,
             })?;
         let claims = data.claims;
+        let exp = claims.exp.ok_or(JwtError::NoExpiry)?;
         match claims.gcp_agent_assist_project {
             None => Err(JwtError::NoProject),
             Some(project) if project != self.project => Err(JwtError::WrongProject),
             Some(project) => Ok(Claims {
-                exp: claims.exp,
+                exp,
                 gcp_agent_assist_project: project,
                 gcp_agent_assist_user: claims.gcp_agent_assist_user.unwrap_or_default(),
             }),

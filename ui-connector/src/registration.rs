@@ -1,11 +1,263 @@
-//! `POST /register` and `POST /register-app` (placeholder).
+//! `POST /register` and `POST /register-app`: where agent desktops and applications exchange
+//! their platform's credentials for one of the connector's tokens (see [`crate::jwt`]).
+//!
+//! Same routes and success shape as the Python service: `200 {"token": "<jwt>"}`. Every failure
+//! is JSON `{"error": "<message>"}`:
+//!
+//! | Status | When |
+//! |---|---|
+//! | 400 | the body is not JSON of the expected shape |
+//! | 401 | the provider refused the credentials, or the check is not configured (`AUTH_OPTION` / `APP_AUTH_OPTION` unset: fail closed); carries `Authentication: valid token required` (`valid application level auth required` for `/register-app`) like the Python service |
+//! | 503 | the provider could not give an answer (unreachable, timed out after `AUTH_TIMEOUT_SECONDS`, answered 5xx or 429, or answered 200 with an unreadable body) |
+//!
+//! Provider outages are not 401 on purpose: no token is issued either way (fail closed), but a
+//! 401 tells the desktop its agent is not allowed in, while a 503 tells it to try again. The
+//! two are also logged differently: a refusal is a `warn` with the reason, an outage an `error`.
+//!
+//! Bodies are read whatever their content type (the Python service used `force=True`).
 
 use std::sync::Arc;
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::auth::AuthError;
 
 pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
+        .route(
+            "/register",
+            post(
+                async |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
+                    counted(&state, register(state.clone(), headers, body).await)
+                },
+            ),
+        )
+        .route(
+            "/register-app",
+            post(async |State(state): State<Arc<AppState>>, body: Bytes| {
+                counted(&state, register_app(state.clone(), body).await)
+            }),
+        )
+}
+
+/// Counts a registration by outcome (`connector_registrations_total`).
+fn counted(state: &AppState, response: Response) -> Response {
+    state.metrics.registration(match response.status() {
+        StatusCode::OK => "accepted",
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::SERVICE_UNAVAILABLE => "provider_unavailable",
+        _ => "refused",
+    });
+    response
+}
+
+/// `POST /register`: the `Authorization` header carries the desktop platform's token; the body
+/// is empty, `{}`, or `{"gcp_agent_assist_user": "<name>"}` (the user written into the token,
+/// `""` when not given).
+async fn register(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let user = match requested_user(&body) {
+        Ok(user) => user,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    // Not-quite-ASCII headers go to the provider as they are (lossily), which refuses them.
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let provider = state.auth.platform_name().unwrap_or("none");
+    match state.auth.verify_platform(&authorization).await {
+        Ok(()) => {
+            tracing::info!(provider, user = %user, "desktop registered");
+            Json(json!({ "token": state.jwt.issue(&user) })).into_response()
+        }
+        Err(e) => failure(&REGISTER, provider, e),
+    }
+}
+
+/// `POST /register-app`: body `{"accountSid": "...", "authToken": "..."}`; the token's user is
+/// the `accountSid`.
+async fn register_app(state: Arc<AppState>, body: Bytes) -> Response {
+    let Some(provider) = state.auth.app_name() else {
+        return failure(&REGISTER_APP, "none", AuthError::Disabled);
+    };
+    #[derive(Deserialize)]
+    struct AppCredentials {
+        #[serde(rename = "accountSid")]
+        account_sid: String,
+        #[serde(rename = "authToken")]
+        auth_token: String,
+    }
+    let credentials = match serde_json::from_slice::<AppCredentials>(&body) {
+        Ok(c) if !c.account_sid.is_empty() && !c.auth_token.is_empty() => c,
+        Ok(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "accountSid and authToken must not be empty".into(),
+            )
+        }
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "the body must be JSON {{\"accountSid\": \"...\", \"authToken\": \"...\"}}: {}",
+                    describe_json_error(&e)
+                ),
+            )
+        }
+    };
+    match state
+        .auth
+        .verify_app(&credentials.account_sid, &credentials.auth_token)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(provider, account = %credentials.account_sid, "application registered");
+            Json(json!({ "token": state.jwt.issue(&credentials.account_sid) })).into_response()
+        }
+        Err(e) => failure(&REGISTER_APP, provider, e),
+    }
+}
+
+/// The user named in a `/register` body: empty body, `null`, `{}` and a missing or `null` field
+/// all mean `""`.
+fn requested_user(body: &[u8]) -> Result<String, String> {
+    if body.trim_ascii().is_empty() {
+        return Ok(String::new());
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "the body must be empty or JSON {{\"gcp_agent_assist_user\": \"<name>\"}}: {}",
+            describe_json_error(&e)
+        )
+    })?;
+    match value {
+        Value::Null => Ok(String::new()),
+        Value::Object(mut fields) => match fields.remove("gcp_agent_assist_user") {
+            None | Some(Value::Null) => Ok(String::new()),
+            Some(Value::String(user)) => Ok(user),
+            Some(_) => Err("gcp_agent_assist_user must be a string".into()),
+        },
+        _ => Err("the body must be empty or a JSON object".into()),
+    }
+}
+
+/// A JSON error without echoing the body (it may hold credentials).
+fn describe_json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof => "it is not valid JSON".into(),
+        Category::Data => "a field is missing or has the wrong type".into(),
+        Category::Io => "it could not be read".into(),
+    }
+}
+
+/// What a failure response says, per route.
+struct Route {
+    path: &'static str,
+    /// The setting that enables the check.
+    setting: &'static str,
+    /// The `Authentication` header of a 401, as the Python service sent it.
+    authentication: &'static str,
+    /// What the client presented.
+    what: &'static str,
+}
+
+const REGISTER: Route = Route {
+    path: "/register",
+    setting: "AUTH_OPTION",
+    authentication: "valid token required",
+    what: "the token",
+};
+
+const REGISTER_APP: Route = Route {
+    path: "/register-app",
+    setting: "APP_AUTH_OPTION",
+    authentication: "valid application level auth required",
+    what: "the credentials",
+};
+
+/// The response for a failed check, logged by kind (never with the credentials).
+fn failure(route: &Route, provider: &'static str, e: AuthError) -> Response {
+    let Route {
+        path,
+        setting,
+        authentication,
+        what,
+    } = *route;
+    match e {
+        AuthError::Disabled => {
+            tracing::warn!(
+                route = path,
+                "registration refused: {setting} is not set, so nobody can register"
+            );
+            unauthorised(
+                format!("Could not authenticate user: registration is not enabled on this server ({setting} is not set)"),
+                authentication,
+            )
+        }
+        AuthError::Refused(reason) => {
+            tracing::warn!(route = path, provider, %reason, "registration refused by the provider check");
+            unauthorised(
+                format!("Could not authenticate user: {provider} did not accept {what}"),
+                authentication,
+            )
+        }
+        AuthError::Unavailable(reason) => {
+            tracing::error!(
+                route = path,
+                provider,
+                %reason,
+                "registration failed: the provider is unavailable (answered 503)"
+            );
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Could not authenticate user: {provider} could not be asked to check {what}; try again later"),
+            )
+        }
+    }
+}
+
+fn unauthorised(message: String, authentication: &'static str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, message);
+    response.headers_mut().insert(
+        HeaderName::from_static("authentication"),
+        HeaderValue::from_static(authentication),
+    );
+    response
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_from_body() {
+        assert_eq!(requested_user(b""), Ok(String::new()));
+        assert_eq!(requested_user(b" \n"), Ok(String::new()));
+        assert_eq!(requested_user(b"{}"), Ok(String::new()));
+        assert_eq!(requested_user(b"null"), Ok(String::new()));
+        assert_eq!(
+            requested_user(br#"{"gcp_agent_assist_user": null}"#),
+            Ok(String::new())
+        );
+        assert_eq!(
+            requested_user(br#"{"gcp_agent_assist_user": "a@example.com", "x": 1}"#),
+            Ok("a@example.com".into())
+        );
+        assert!(requested_user(b"not json").is_err());
+        assert!(requested_user(b"[1]").is_err());
+        assert!(requested_user(br#"{"gcp_agent_assist_user": 5}"#).is_err());
+    }
 }

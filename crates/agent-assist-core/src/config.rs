@@ -72,6 +72,10 @@ pub struct BusConfig {
     /// How long an accepted Pub/Sub `message_id` is remembered to drop redeliveries
     /// (`DEDUP_WINDOW_SECONDS`, default 600).
     pub dedup_window: Duration,
+    /// PEM file of the CA that signed Redis's TLS certificate (`REDIS_CA_CERT_PATH`), for
+    /// Memorystore's in-transit encryption, whose server CA is not a public one. Without it,
+    /// `rediss://` verifies against the public web roots.
+    pub redis_ca_cert: Option<std::path::PathBuf>,
     /// Longest wait for one Redis command before the caller is told the bus is unavailable
     /// (`REDIS_TIMEOUT_MS`, default 2000).
     pub redis_timeout: Duration,
@@ -115,6 +119,7 @@ impl BusConfig {
             history_len,
             history_ttl: seconds_or("CONVERSATION_HISTORY_TTL_SECONDS", 3600)?,
             dedup_window: seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
+            redis_ca_cert: optional("REDIS_CA_CERT_PATH").map(Into::into),
             redis_timeout: Duration::from_millis(timeout_ms),
         })
     }
@@ -126,6 +131,7 @@ impl BusConfig {
             history_len: 100,
             history_ttl: Duration::from_secs(3600),
             dedup_window: Duration::from_secs(600),
+            redis_ca_cert: None,
             redis_timeout: Duration::from_secs(2),
         }
     }

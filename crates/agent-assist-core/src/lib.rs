@@ -4,12 +4,14 @@
 //! - [`conversation`]: conversation names and the location-free key events are routed by.
 //! - [`bus`]: the conversation bus that carries events from the interceptor to every connector
 //!   (Redis in production, in memory for local runs and tests), with history, offsets and dedup.
-//! - [`config`], [`telemetry`], [`shutdown`]: how both services read settings, log, and stop.
+//! - [`config`], [`telemetry`], [`health`], [`shutdown`]: how both services read settings, log,
+//!   report readiness, and stop.
 
 pub mod bus;
 pub mod config;
 pub mod conversation;
 pub mod event;
+pub mod health;
 pub mod shutdown;
 pub mod telemetry;
 

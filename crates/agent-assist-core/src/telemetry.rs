@@ -193,6 +193,27 @@ fn trace_id(headers: &axum::http::HeaderMap) -> Option<String> {
     valid(id).then(|| id.to_ascii_lowercase())
 }
 
+/// The request-log layer of both services: a span per request (see [`request_span`]) and one
+/// INFO line per response with its status and latency (`RUST_LOG=warn` silences them).
+pub fn http_trace_layer(
+    project: Option<String>,
+) -> tower_http::trace::TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+    tower_http::trace::DefaultOnRequest,
+    tower_http::trace::DefaultOnResponse,
+> {
+    tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(move |request: &axum::http::Request<axum::body::Body>| {
+            request_span(project.as_deref(), request)
+        })
+        .on_response(
+            tower_http::trace::DefaultOnResponse::new()
+                .level(tracing::Level::INFO)
+                .latency_unit(tower_http::LatencyUnit::Micros),
+        )
+}
+
 /// `GET /metrics`: the registry in the OpenMetrics text format Prometheus scrapes.
 pub fn metrics_response(
     registry: &prometheus_client::registry::Registry,

@@ -139,6 +139,7 @@ both_stores!(
     redeliveries_are_acknowledged_but_not_published,
     every_subscriber_on_every_instance_gets_every_event_once,
     subscribers_joining_during_a_burst_see_a_contiguous_stream,
+    a_slow_subscriber_catches_up_from_history_or_is_told,
     conversations_are_isolated,
     key_values_expire_and_delete,
 );
@@ -356,31 +357,61 @@ async fn subscribers_joining_during_a_burst_see_a_contiguous_stream(store: Store
         async move {
             for n in 1..=EVENTS {
                 publish(&publisher, &event(conversation, n, None)).await;
+                // Pushes arrive over HTTP: other tasks run between them. (The memory store's
+                // publish never waits, so without this the burst would starve the readers.)
+                tokio::task::yield_now().await;
             }
+            publish(&publisher, &event(conversation, EVENTS + 1, None)).await;
         }
     });
-    let mut joined = Vec::new();
+    // Each subscriber reads as it goes, as a socket's forwarding task does.
+    let mut readers = Vec::new();
     for _ in 0..8 {
-        joined.push(listener.subscribe(name(conversation), None).await.unwrap());
+        let mut subscription = listener.subscribe(name(conversation), None).await.unwrap();
+        readers.push(tokio::spawn(async move {
+            // Joined before the first event (latest 0): the generation's first offset is unknown.
+            let mut expected = subscription.recovery().offset + 1;
+            loop {
+                let received = next(&mut subscription).await;
+                if expected == 1 {
+                    expected = received.offset;
+                }
+                assert_eq!(received.offset, expected, "no gap, no duplicate");
+                expected += 1;
+                if n_of(&received) == EVENTS + 1 {
+                    break;
+                }
+            }
+        }));
         tokio::task::yield_now().await;
     }
     burst.await.unwrap();
-    publish(&publisher, &event(conversation, EVENTS + 1, None)).await;
-    for subscription in &mut joined {
-        // Joined before the first event (latest 0): the generation's first offset is unknown.
-        let mut expected = subscription.recovery().offset + 1;
-        loop {
-            let received = next(subscription).await;
-            if expected == 1 {
-                expected = received.offset;
-            }
-            assert_eq!(received.offset, expected, "no gap, no duplicate");
-            expected += 1;
-            if n_of(&received) == EVENTS + 1 {
-                break;
-            }
-        }
+    for reader in readers {
+        reader.await.unwrap();
     }
+}
+
+async fn a_slow_subscriber_catches_up_from_history_or_is_told(store: Store) {
+    let harness = Harness::new(store);
+    let bus = harness.instance();
+    let conversation = "projects/p/conversations/slow";
+    let mut slow = bus.subscribe(name(conversation), None).await.unwrap();
+    let mut hopeless = bus.subscribe(name(conversation), None).await.unwrap();
+    // More than the local buffer, less than history: caught up, nothing missing.
+    for n in 1..=60 {
+        publish(&bus, &event(conversation, n, None)).await;
+    }
+    for n in 1..=60 {
+        assert_eq!(n_of(&*next(&mut slow).await), n);
+    }
+    // More than history keeps: the stream ends instead of skipping events.
+    for n in 61..=250 {
+        publish(&bus, &event(conversation, n, None)).await;
+    }
+    let ended = tokio::time::timeout(Duration::from_secs(5), hopeless.next())
+        .await
+        .expect("an answer within 5 s");
+    assert!(ended.is_none(), "a gap history cannot fill ends the stream");
 }
 
 async fn conversations_are_isolated(store: Store) {

@@ -107,7 +107,19 @@ impl Memberships {
 
 /// Emits each event under its `data_type`, as the JSON text it was published with. Aborting
 /// this task drops the subscription, which releases the conversation on the bus.
+///
+/// When the subscription ends (the socket fell further behind than history reaches, or the bus
+/// is gone), the socket is disconnected: it reconnects, re-joins with `since`, and is told
+/// `recovered: false` rather than silently missing events.
 async fn forward(socket: SocketRef, mut subscription: Subscription, state: Arc<AppState>) {
+    forward_events(&socket, &mut subscription, &state).await;
+    if socket.connected() {
+        tracing::warn!(conversation = %subscription.conversation(), "event stream ended, disconnecting the socket so it recovers");
+        let _ = socket.disconnect();
+    }
+}
+
+async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, state: &AppState) {
     while let Some(event) = subscription.next().await {
         let mut waited = Duration::ZERO;
         loop {
@@ -124,8 +136,7 @@ async fn forward(socket: SocketRef, mut subscription: Subscription, state: Arc<A
                     waited += pause;
                 }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                    tracing::warn!(conversation = %subscription.conversation(), "socket too slow, disconnecting it so it recovers on reconnect");
-                    let _ = socket.disconnect();
+                    tracing::warn!(conversation = %subscription.conversation(), "socket too slow");
                     return;
                 }
                 Err(_) => return,

@@ -19,6 +19,7 @@ mod session;
 
 use std::sync::Arc;
 
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 
@@ -39,5 +40,3 @@ pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
     io.ns("/", session::on_connect.with(session::authenticate));
     (layer, io)
 }
-
-use socketioxide::handler::ConnectHandler;

@@ -16,8 +16,10 @@ use crate::conversation::ConversationName;
 use crate::event::BusEvent;
 
 /// Events buffered per conversation for subscribers that are momentarily behind. A subscriber
-/// that falls further behind catches up from history instead (see [`Subscription::next`]).
-const CHANNEL_CAPACITY: usize = 512;
+/// that falls further behind catches up from history instead (see [`Subscription::next`]), so
+/// this only trades memory for the rare catch-up: `broadcast` allocates every slot up front,
+/// and an instance may hold tens of thousands of conversations.
+const CHANNEL_CAPACITY: usize = 32;
 
 #[derive(Default)]
 pub(crate) struct Fanout {
@@ -143,9 +145,11 @@ impl Subscription {
         self.recovery
     }
 
-    /// The next event, oldest first: replayed history, then live events. `None` when the bus is
-    /// gone. A subscriber that falls more than the channel's capacity behind is caught up from
-    /// history, so it still sees every event the history keeps.
+    /// The next event, oldest first: replayed history, then live events. A subscriber that
+    /// falls more than the channel's capacity behind is caught up from history. `None` when the
+    /// bus is gone, or when the subscriber fell so far behind that history no longer covers the
+    /// gap: the stream ends rather than silently skipping events, and the consumer (a socket)
+    /// is expected to re-subscribe with `since`, which reports `recovered: false`.
     pub async fn next(&mut self) -> Option<Arc<BusEvent>> {
         loop {
             if let Some(event) = self.replay.pop_front() {
@@ -164,27 +168,33 @@ impl Subscription {
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(conversation = %self.conversation, skipped, "subscriber fell behind, catching up from history");
-                    self.catch_up().await;
+                    if !self.catch_up().await {
+                        return None;
+                    }
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
     }
 
-    async fn catch_up(&mut self) {
+    /// Refills the replay queue from history; `false` when events were lost for good.
+    async fn catch_up(&mut self) -> bool {
         match self
             .bus
             .history(&self.conversation, Some(self.last_delivered))
             .await
         {
-            Ok(history) => {
-                if !history.complete {
-                    tracing::error!(conversation = %self.conversation, since = self.last_delivered, "events lost: history no longer reaches back to a slow subscriber");
-                }
+            Ok(history) if history.complete => {
                 self.replay = history.events.into();
+                true
+            }
+            Ok(_) => {
+                tracing::warn!(conversation = %self.conversation, since = self.last_delivered, "subscriber fell behind further than history reaches, ending its stream");
+                false
             }
             Err(e) => {
-                tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history");
+                tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history, ending the stream");
+                false
             }
         }
     }

@@ -75,6 +75,8 @@ pub enum BusError {
     ListenerStopped,
     #[error(transparent)]
     Malformed(#[from] MalformedBusEvent),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A handle on the bus; cheap to clone.

@@ -171,7 +171,24 @@ impl RedisStore {
         config: BusConfig,
         fanout: Arc<Fanout>,
     ) -> Result<Self, BusError> {
-        let client = redis::Client::open(url)?;
+        let client = match &config.redis_ca_cert {
+            None => redis::Client::open(url)?,
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|e| {
+                    BusError::Config(format!(
+                        "cannot read REDIS_CA_CERT_PATH {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(root_cert),
+                    },
+                )?
+            }
+        };
         let manager_config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(config.redis_timeout))
             .set_response_timeout(Some(config.redis_timeout))

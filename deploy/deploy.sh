@@ -1,0 +1,687 @@
+#!/usr/bin/env bash
+#
+# Deploys the Agent Assist backend (ui-connector + cloud-pubsub-interceptor) to Cloud Run,
+# with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
+# Memorystore for Redis, a Serverless VPC Access connector, container images built by Cloud
+# Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
+# interceptor.
+#
+# Usage:
+#   deploy/deploy.sh [--env-file FILE] [--dry-run]
+#
+#   --env-file FILE  settings to use (default: deploy/.env; see deploy/.env.sample)
+#   --dry-run        print every gcloud command, existence checks included, and run none;
+#                    every resource is treated as missing, so the full plan is shown
+#
+# Re-running (idempotency). Every piece of infrastructure is created only after a
+# describe/list check says it is missing, and every IAM binding is added only after
+# get-iam-policy says it is absent; a second run therefore creates, enables or grants
+# nothing. Two steps deliberately run every time, because they are how a new version ships:
+#   * the two `gcloud builds submit` (fresh images, tagged <git sha>-<UTC time>), and
+#   * the two `gcloud run deploy` (a new revision of each service on those images; service
+#     settings are declared in full on every deploy, so they cannot drift).
+# Existing resources are never modified: changing e.g. MAX_DELIVERY_ATTEMPTS in .env after
+# the subscriptions exist needs `gcloud pubsub subscriptions update` (or teardown + deploy).
+#
+# Prerequisites: the gcloud CLI, authenticated (`gcloud auth login`) as an account that may
+# enable services and administer IAM, service accounts, Secret Manager, Memorystore,
+# Serverless VPC Access, Artifact Registry, Cloud Build, Cloud Run and Pub/Sub in the project
+# (Owner, or the matching admin roles; see deploy/README.md).
+#
+# The gcloud configuration is left alone: the project is passed through CLOUDSDK_CORE_PROJECT
+# for this process only, and prompts are disabled so a run never hangs waiting for input.
+
+set -euo pipefail
+
+DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$DEPLOY_DIR/.." && pwd)
+
+# Script state (lower case, so no setting in an env file can collide with it).
+dry_run=0
+# What an existence check answers in --dry-run: deploy shows the full plan ("missing"),
+# teardown shows every delete ("present").
+dry_run_assumes=missing
+
+# Command echoes go to the original stdout even from inside $(...).
+exec 3>&1
+
+# ----------------------------------------------------------------------------------------
+# Settings
+# ----------------------------------------------------------------------------------------
+
+# Application settings passed to the services only when set (unset: the binary's default).
+# Secrets never go here: they belong in Secret Manager.
+SHARED_APP_VARS=(
+  CONVERSATION_HISTORY_LENGTH CONVERSATION_HISTORY_TTL_SECONDS
+  DEDUP_WINDOW_SECONDS REDIS_TIMEOUT_MS
+)
+CONNECTOR_APP_VARS=(
+  AUTH_OPTION APP_AUTH_OPTION
+  SALESFORCE_DOMAIN SALESFORCE_ORGANIZATION_ID
+  GENESYS_CLOUD_ENVIRONMENT TWILIO_FLEX_ENVIRONMENT TWILIO_ACCOUNT_SID
+  CORS_ALLOWED_ORIGINS JWT_TOKEN_LIFETIME INTEGRATION_KEY_TTL_SECONDS
+)
+
+# Every setting an env file may hold; each is documented in deploy/.env.sample.
+CONFIG_VARS=(
+  GCP_PROJECT_ID SERVICE_REGION
+  ARTIFACT_REPOSITORY IMAGE_TAG
+  CONNECTOR_SERVICE_NAME INTERCEPTOR_SERVICE_NAME
+  CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
+  PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME
+  CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES
+  JWT_SECRET_NAME
+  REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
+  VPC_NETWORK VPC_CONNECTOR_NAME VPC_CONNECTOR_RANGE
+  HUMAN_AGENT_ASSISTANT_TOPIC_ID CONVERSATION_LIFECYCLE_TOPIC_ID
+  NEW_MESSAGE_TOPIC_ID NEW_RECOGNITION_RESULT_TOPIC_ID
+  HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID CONVERSATION_LIFECYCLE_SUBSCRIPTION_ID
+  NEW_MESSAGE_SUBSCRIPTION_ID NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID
+  DEAD_LETTER_TOPIC_ID DEAD_LETTER_SUBSCRIPTION_ID
+  MAX_DELIVERY_ATTEMPTS ACK_DEADLINE_SECONDS
+  "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"
+)
+
+REQUIRED_APIS=(
+  run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com
+  redis.googleapis.com vpcaccess.googleapis.com compute.googleapis.com
+  secretmanager.googleapis.com pubsub.googleapis.com dialogflow.googleapis.com
+  iam.googleapis.com
+)
+
+# Project roles of the runtime service accounts: exactly these, nothing broader.
+CONNECTOR_ROLES=(
+  roles/redis.editor roles/vpcaccess.user roles/compute.viewer
+  roles/secretmanager.secretAccessor roles/dialogflow.agentAssistClient
+)
+INTERCEPTOR_ROLES=(roles/redis.editor roles/vpcaccess.user roles/compute.viewer)
+
+# Separates the --set-env-vars entries instead of gcloud's comma, which values may contain.
+ENV_VARS_DELIMITER='|'
+
+# Where the connector reads the JWT secret (its JWT_SECRET_KEY_PATH default).
+JWT_SECRET_MOUNT_PATH=/secret/jwt_secret_key
+
+# One line per Agent Assist notification: topic setting, subscription setting, and the
+# interceptor endpoint its push subscription delivers to.
+SUBSCRIPTION_TABLE=(
+  "HUMAN_AGENT_ASSISTANT_TOPIC_ID HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID /human-agent-assistant-event"
+  "CONVERSATION_LIFECYCLE_TOPIC_ID CONVERSATION_LIFECYCLE_SUBSCRIPTION_ID /conversation-lifecycle-event"
+  "NEW_MESSAGE_TOPIC_ID NEW_MESSAGE_SUBSCRIPTION_ID /new-message-event"
+  "NEW_RECOGNITION_RESULT_TOPIC_ID NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID /new-recognition-result-notification-event"
+)
+
+# Reads FILE: KEY=VALUE lines (optionally `export KEY=...`), blank lines and # comments.
+# VALUE may be 'single quoted', "double quoted" (taken literally) or bare (up to a # comment).
+# The file is parsed, not sourced: it cannot run commands, and a misspelt name is reported
+# instead of silently ignored.
+read_env_file() {
+  local file=$1 line name value lineno=0
+  [[ -f $file ]] || die "env file $file not found (copy deploy/.env.sample to deploy/.env and fill it in)"
+  while IFS= read -r line || [[ -n $line ]]; do
+    lineno=$((lineno + 1))
+    line=${line#"${line%%[![:space:]]*}"}
+    [[ -z $line || $line == \#* ]] && continue
+    line=${line#export }
+    if [[ ! $line =~ ^([A-Za-z_][A-Za-z0-9_]*)=(.*)$ ]]; then
+      die "$file:$lineno: expected KEY=VALUE"
+    fi
+    name=${BASH_REMATCH[1]}
+    value=${BASH_REMATCH[2]}
+    if [[ $value =~ ^\'([^\']*)\'[[:space:]]*(#.*)?$ ]]; then
+      value=${BASH_REMATCH[1]}
+    elif [[ $value =~ ^\"([^\"]*)\"[[:space:]]*(#.*)?$ ]]; then
+      value=${BASH_REMATCH[1]}
+    elif [[ $value =~ ^([^[:space:]\'\"#]*)[[:space:]]*(#.*)?$ ]]; then
+      value=${BASH_REMATCH[1]}
+    else
+      die "$file:$lineno: cannot parse the value of $name (quote it with '...')"
+    fi
+    if [[ " ${CONFIG_VARS[*]} " != *" $name "* ]]; then
+      warn "$file:$lineno: unknown setting $name ignored (see deploy/.env.sample)"
+      continue
+    fi
+    printf -v "$name" '%s' "$value"
+  done <"$file"
+}
+
+# Loads FILE, applies defaults and checks every value, stopping at the first problem with a
+# message naming the setting. Values already in the environment count when FILE omits them.
+load_config() {
+  local file=$1
+  read_env_file "$file"
+
+  local name
+  for name in GCP_PROJECT_ID SERVICE_REGION VPC_CONNECTOR_RANGE; do
+    [[ -n ${!name:-} ]] || die "$name is required but not set in $file (see deploy/.env.sample)"
+  done
+
+  : "${ARTIFACT_REPOSITORY:=aa-integration}"
+  : "${CONNECTOR_SERVICE_NAME:=ui-connector}"
+  : "${INTERCEPTOR_SERVICE_NAME:=cloud-pubsub-interceptor}"
+  : "${CONNECTOR_SERVICE_ACCOUNT_NAME:=ui-connector}"
+  : "${INTERCEPTOR_SERVICE_ACCOUNT_NAME:=cloud-pubsub-interceptor}"
+  : "${PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME:=cloud-run-pubsub-invoker}"
+  : "${CONNECTOR_MIN_INSTANCES:=1}"
+  : "${INTERCEPTOR_MIN_INSTANCES:=1}"
+  : "${JWT_SECRET_NAME:=aa-integration-jwt-secret}"
+  : "${REDIS_INSTANCE_ID:=aa-integration-redis}"
+  : "${REDIS_TIER:=basic}"
+  : "${REDIS_SIZE_GB:=1}"
+  : "${REDIS_VERSION:=redis_7_2}"
+  : "${VPC_NETWORK:=default}"
+  : "${VPC_CONNECTOR_NAME:=aa-integration-vpc}"
+  : "${HUMAN_AGENT_ASSISTANT_TOPIC_ID:=aa-human-agent-assistant-topic}"
+  : "${CONVERSATION_LIFECYCLE_TOPIC_ID:=aa-conversation-lifecycle-topic}"
+  : "${NEW_MESSAGE_TOPIC_ID:=aa-new-message-topic}"
+  : "${NEW_RECOGNITION_RESULT_TOPIC_ID:=aa-new-recognition-result-notification-topic}"
+  : "${HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID:=aa-human-agent-assistant-sub}"
+  : "${CONVERSATION_LIFECYCLE_SUBSCRIPTION_ID:=aa-conversation-lifecycle-sub}"
+  : "${NEW_MESSAGE_SUBSCRIPTION_ID:=aa-new-message-sub}"
+  : "${NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID:=aa-new-recognition-result-notification-sub}"
+  : "${DEAD_LETTER_TOPIC_ID:=aa-interceptor-dead-letter-topic}"
+  : "${DEAD_LETTER_SUBSCRIPTION_ID:=aa-interceptor-dead-letter-sub}"
+  : "${MAX_DELIVERY_ATTEMPTS:=10}"
+  : "${ACK_DEADLINE_SECONDS:=60}"
+  : "${IMAGE_TAG:=$(default_image_tag)}"
+
+  # Pub/Sub accepts 5..100 delivery attempts and 10..600 s ack deadlines; checking here
+  # stops before anything is created rather than half-way through.
+  check_int MAX_DELIVERY_ATTEMPTS 5 100
+  check_int ACK_DEADLINE_SECONDS 10 600
+  check_int REDIS_SIZE_GB 1 300
+  check_int CONNECTOR_MIN_INSTANCES 0 1000
+  check_int INTERCEPTOR_MIN_INSTANCES 0 1000
+  [[ $REDIS_TIER == basic || $REDIS_TIER == standard ]] ||
+    die "REDIS_TIER must be basic or standard, not '$REDIS_TIER'"
+  # Serverless VPC Access connectors need an unused /28 of the network.
+  [[ $VPC_CONNECTOR_RANGE =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/28$ ]] ||
+    die "VPC_CONNECTOR_RANGE must be an IPv4 /28 range such as 10.8.0.0/28, not '$VPC_CONNECTOR_RANGE'"
+
+  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
+    [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
+      die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
+  done
+
+  CONNECTOR_SA_EMAIL=$(service_account_email "$CONNECTOR_SERVICE_ACCOUNT_NAME")
+  INTERCEPTOR_SA_EMAIL=$(service_account_email "$INTERCEPTOR_SERVICE_ACCOUNT_NAME")
+  INVOKER_SA_EMAIL=$(service_account_email "$PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME")
+  local registry="$SERVICE_REGION-docker.pkg.dev/$GCP_PROJECT_ID/$ARTIFACT_REPOSITORY"
+  CONNECTOR_IMAGE="$registry/ui-connector:$IMAGE_TAG"
+  INTERCEPTOR_IMAGE="$registry/cloud-pubsub-interceptor:$IMAGE_TAG"
+
+  export CLOUDSDK_CORE_PROJECT=$GCP_PROJECT_ID
+  export CLOUDSDK_CORE_DISABLE_PROMPTS=1
+}
+
+# NAME must be a whole number in [MIN, MAX].
+check_int() {
+  local name=$1 min=$2 max=$3 value=${!1}
+  if [[ ! $value =~ ^[0-9]+$ ]] || ((10#$value < min || 10#$value > max)); then
+    die "$name must be a whole number from $min to $max, not '$value'"
+  fi
+}
+
+service_account_email() {
+  printf '%s@%s.iam.gserviceaccount.com' "$1" "$GCP_PROJECT_ID"
+}
+
+# <git commit>-<UTC time>: traceable to the source, and unique so every deploy is a new image.
+default_image_tag() {
+  local stamp sha
+  stamp=$(date -u +%Y%m%dt%H%M%S)
+  if sha=$(git -C "$REPO_ROOT" rev-parse --short=12 HEAD 2>/dev/null); then
+    printf '%s-%s' "$sha" "$stamp"
+  else
+    printf '%s' "$stamp"
+  fi
+}
+
+# ----------------------------------------------------------------------------------------
+# Output and command helpers
+# ----------------------------------------------------------------------------------------
+
+step() { printf '\n==> %s\n' "$*" >&3; }
+info() { printf '    %s\n' "$*" >&3; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Prints a command exactly as it is (or would be) run, single-quoting the arguments that
+# need it, so a printed line can be pasted into a shell.
+show() {
+  local out='+' arg plain='^[A-Za-z0-9_./:=@,+%-]+$' escaped_quote="'\\''"
+  for arg in "$@"; do
+    if [[ $arg =~ $plain ]]; then
+      out+=" $arg"
+    else
+      out+=" '${arg//\'/$escaped_quote}'"
+    fi
+  done
+  printf '%s\n' "$out" >&3
+}
+
+# Runs a command that changes something; with --dry-run only prints it.
+run() {
+  show "$@"
+  ((dry_run)) && return 0
+  "$@"
+}
+
+# Runs an IAM change, retrying for a while: a service account created a moment ago can take
+# some seconds to become visible to IAM.
+run_iam() {
+  show "$@"
+  ((dry_run)) && return 0
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    if "$@"; then return 0; fi
+    ((attempt < 5)) || break
+    warn "IAM change failed; retrying in $((attempt * 5)) s"
+    sleep $((attempt * 5))
+  done
+  die "IAM change failed: $*"
+}
+
+# Existence check: succeeds when the described resource exists, fails when gcloud reports it
+# missing, and stops the script on any other error (a permission problem must not be mistaken
+# for "missing" and lead to a create or a skipped delete).
+exists() {
+  show "$@"
+  if ((dry_run)); then [[ $dry_run_assumes == present ]]; return; fi
+  local err
+  if err=$("$@" 2>&1 >/dev/null); then return 0; fi
+  # (Permission errors often add "or it may not exist": look for them first.)
+  if ! grep -qE 'PERMISSION_DENIED|UNAUTHENTICATED' <<<"$err" &&
+    grep -qiE 'NOT_FOUND|not found|cannot find|does not exist' <<<"$err"; then
+    return 1
+  fi
+  die "could not check whether the resource exists: $* failed: $err"
+}
+
+# Prints the output of a read-only gcloud query; with --dry-run prints PLACEHOLDER instead.
+query() {
+  local placeholder=$1
+  shift
+  show "$@"
+  if ((dry_run)); then
+    printf '%s\n' "$placeholder"
+    return 0
+  fi
+  "$@"
+}
+
+# binding_exists ROLE MEMBER GET_IAM_POLICY_COMMAND...: whether the policy printed by the
+# command grants ROLE to MEMBER.
+binding_exists() {
+  local role=$1 member=$2 found placeholder=''
+  shift 2
+  [[ $dry_run_assumes == present ]] && placeholder=$role
+  # (Callers use this as a condition, where `set -e` is off: check failure explicitly.)
+  if ! found=$(query "$placeholder" "$@" \
+    --flatten='bindings[].members' \
+    --filter="bindings.role=\"$role\" AND bindings.members=\"$member\"" \
+    --format='value(bindings.role)'); then
+    die "could not read the IAM policy: $*"
+  fi
+  [[ -n $found ]]
+}
+
+# ----------------------------------------------------------------------------------------
+# Steps
+# ----------------------------------------------------------------------------------------
+
+check_tools() {
+  ((dry_run)) && return 0
+  command -v gcloud >/dev/null || die "gcloud not found on PATH (https://cloud.google.com/sdk/docs/install)"
+}
+
+enable_apis() {
+  step "Enabling APIs"
+  local enabled api missing=()
+  enabled=$(query '' gcloud services list --enabled --format='value(config.name)')
+  for api in "${REQUIRED_APIS[@]}"; do
+    grep -qxF "$api" <<<"$enabled" || missing+=("$api")
+  done
+  if ((${#missing[@]} == 0)); then
+    info "all ${#REQUIRED_APIS[@]} APIs already enabled"
+  else
+    run gcloud services enable "${missing[@]}"
+  fi
+}
+
+# ensure_service_account NAME DESCRIPTION
+ensure_service_account() {
+  local name=$1 description=$2 email
+  email=$(service_account_email "$name")
+  if exists gcloud iam service-accounts describe "$email"; then
+    info "service account $email exists"
+  else
+    run gcloud iam service-accounts create "$name" \
+      --display-name="$description" --description="Agent Assist backend: $description"
+  fi
+}
+
+# grant_project_roles EMAIL ROLE...
+grant_project_roles() {
+  local email=$1 role member
+  member="serviceAccount:$email"
+  shift
+  for role in "$@"; do
+    if binding_exists "$role" "$member" gcloud projects get-iam-policy "$GCP_PROJECT_ID"; then
+      info "$email already has $role"
+    else
+      # --condition=None: add an unconditional binding without prompting, even when the
+      # project policy already holds conditional ones.
+      run_iam gcloud projects add-iam-policy-binding "$GCP_PROJECT_ID" \
+        --member="$member" --role="$role" --condition=None --format=none
+    fi
+  done
+}
+
+create_runtime_service_accounts() {
+  step "Runtime service accounts and their project roles"
+  ensure_service_account "$CONNECTOR_SERVICE_ACCOUNT_NAME" "UI connector runtime"
+  grant_project_roles "$CONNECTOR_SA_EMAIL" "${CONNECTOR_ROLES[@]}"
+  ensure_service_account "$INTERCEPTOR_SERVICE_ACCOUNT_NAME" "Pub/Sub interceptor runtime"
+  grant_project_roles "$INTERCEPTOR_SA_EMAIL" "${INTERCEPTOR_ROLES[@]}"
+}
+
+# 48 bytes from the kernel CSPRNG, base64-encoded (64 characters, 384 bits), no newline.
+generate_jwt_secret() {
+  head -c 48 /dev/urandom | base64 | tr -d '\n'
+}
+
+create_jwt_secret() {
+  step "JWT signing secret"
+  if exists gcloud secrets describe "$JWT_SECRET_NAME"; then
+    info "secret $JWT_SECRET_NAME exists; keeping it (issued tokens stay valid)"
+    return 0
+  fi
+  # The value only ever travels through the pipe: never an argument, never printed.
+  local create=(gcloud secrets create "$JWT_SECRET_NAME"
+    --replication-policy=user-managed --locations="$SERVICE_REGION" --data-file=-)
+  show "${create[@]}"
+  info "(stdin: a freshly generated random secret, not shown)"
+  ((dry_run)) && return 0
+  generate_jwt_secret | "${create[@]}"
+}
+
+create_redis() {
+  step "Memorystore for Redis"
+  if exists gcloud redis instances describe "$REDIS_INSTANCE_ID" --region="$SERVICE_REGION"; then
+    info "Redis instance $REDIS_INSTANCE_ID exists"
+  else
+    info "creating Redis instance $REDIS_INSTANCE_ID (this takes several minutes)"
+    run gcloud redis instances create "$REDIS_INSTANCE_ID" \
+      --region="$SERVICE_REGION" --tier="$REDIS_TIER" --size="$REDIS_SIZE_GB" \
+      --redis-version="$REDIS_VERSION" \
+      --network="projects/$GCP_PROJECT_ID/global/networks/$VPC_NETWORK"
+  fi
+}
+
+create_vpc_connector() {
+  step "Serverless VPC Access connector"
+  if exists gcloud compute networks vpc-access connectors describe "$VPC_CONNECTOR_NAME" \
+    --region="$SERVICE_REGION"; then
+    info "VPC connector $VPC_CONNECTOR_NAME exists"
+  else
+    run gcloud compute networks vpc-access connectors create "$VPC_CONNECTOR_NAME" \
+      --region="$SERVICE_REGION" --network="$VPC_NETWORK" --range="$VPC_CONNECTOR_RANGE"
+  fi
+}
+
+read_redis_address() {
+  step "Reading the Redis address"
+  REDIS_HOST=$(query '<redis-host>' gcloud redis instances describe "$REDIS_INSTANCE_ID" \
+    --region="$SERVICE_REGION" --format='value(host)')
+  REDIS_PORT=$(query '<redis-port>' gcloud redis instances describe "$REDIS_INSTANCE_ID" \
+    --region="$SERVICE_REGION" --format='value(port)')
+  [[ -n $REDIS_HOST && -n $REDIS_PORT ]] || die "Redis instance $REDIS_INSTANCE_ID has no host/port yet"
+  info "Redis at $REDIS_HOST:$REDIS_PORT"
+}
+
+create_image_repository() {
+  step "Artifact Registry repository"
+  if exists gcloud artifacts repositories describe "$ARTIFACT_REPOSITORY" \
+    --location="$SERVICE_REGION"; then
+    info "repository $ARTIFACT_REPOSITORY exists"
+  else
+    run gcloud artifacts repositories create "$ARTIFACT_REPOSITORY" \
+      --repository-format=docker --location="$SERVICE_REGION" \
+      --description="Agent Assist backend images"
+  fi
+}
+
+# build_image DOCKERFILE IMAGE: Cloud Build runs deploy/cloudbuild.yaml on the whole workspace
+# (the Dockerfiles need every member crate). The upload skips what .gitignore lists (gcloud's
+# default ignore rules), so target/ and deploy/.env never leave the machine.
+build_image() {
+  local dockerfile=$1 image=$2
+  run gcloud builds submit "$REPO_ROOT" \
+    --config="$DEPLOY_DIR/cloudbuild.yaml" \
+    --substitutions="_DOCKERFILE=$dockerfile,_IMAGE=$image"
+}
+
+build_images() {
+  step "Building images with Cloud Build (tag $IMAGE_TAG)"
+  build_image Dockerfile.connector "$CONNECTOR_IMAGE"
+  build_image Dockerfile.interceptor "$INTERCEPTOR_IMAGE"
+}
+
+# Formats NAME=VALUE pairs for --set-env-vars. Values may contain commas (CORS origin lists),
+# so gcloud's alternate-delimiter syntax is always used (see `gcloud topic escaping`).
+env_vars_flag() {
+  local pair joined=''
+  for pair in "$@"; do
+    [[ $pair != *"$ENV_VARS_DELIMITER"* ]] ||
+      die "setting ${pair%%=*} must not contain '$ENV_VARS_DELIMITER'"
+    joined+="${joined:+$ENV_VARS_DELIMITER}$pair"
+  done
+  printf -- '--set-env-vars=^%s^%s' "$ENV_VARS_DELIMITER" "$joined"
+}
+
+# NAME=VALUE for each named setting that is set.
+optional_env_pairs() {
+  local name
+  for name in "$@"; do
+    [[ -z ${!name:-} ]] || printf '%s=%s\n' "$name" "${!name}"
+  done
+}
+
+deploy_connector() {
+  step "Deploying $CONNECTOR_SERVICE_NAME"
+  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT" "GCP_PROJECT_ID=$GCP_PROJECT_ID")
+  local extra env_flag
+  while IFS= read -r extra; do pairs+=("$extra"); done \
+    < <(optional_env_pairs "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
+  # (Assigned first: a failure inside "$(...)" used as an argument would not stop the script.)
+  env_flag=$(env_vars_flag "${pairs[@]}")
+  # Public (desktops connect directly; every request carries a token), one-hour timeout for
+  # long-lived Socket.IO connections, session affinity so polling fallbacks stay on one
+  # instance, and the JWT secret mounted as a file where the binary looks for it.
+  run gcloud run deploy "$CONNECTOR_SERVICE_NAME" \
+    --image="$CONNECTOR_IMAGE" \
+    --region="$SERVICE_REGION" \
+    --service-account="$CONNECTOR_SA_EMAIL" \
+    --allow-unauthenticated \
+    --timeout=3600 \
+    --session-affinity \
+    --vpc-connector="$VPC_CONNECTOR_NAME" \
+    --min-instances="$CONNECTOR_MIN_INSTANCES" \
+    "$env_flag" \
+    --set-secrets="$JWT_SECRET_MOUNT_PATH=$JWT_SECRET_NAME:latest"
+}
+
+deploy_interceptor() {
+  step "Deploying $INTERCEPTOR_SERVICE_NAME"
+  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
+  local extra env_flag
+  while IFS= read -r extra; do pairs+=("$extra"); done \
+    < <(optional_env_pairs "${SHARED_APP_VARS[@]}")
+  env_flag=$(env_vars_flag "${pairs[@]}")
+  # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
+  # an identity token of an account holding run.invoker.
+  run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
+    --image="$INTERCEPTOR_IMAGE" \
+    --region="$SERVICE_REGION" \
+    --service-account="$INTERCEPTOR_SA_EMAIL" \
+    --ingress=internal \
+    --no-allow-unauthenticated \
+    --vpc-connector="$VPC_CONNECTOR_NAME" \
+    --min-instances="$INTERCEPTOR_MIN_INSTANCES" \
+    "$env_flag"
+}
+
+# service_url NAME
+service_url() {
+  query "https://<$1-url>" gcloud run services describe "$1" \
+    --region="$SERVICE_REGION" --format='value(status.url)'
+}
+
+ensure_topic() {
+  local topic=$1
+  if exists gcloud pubsub topics describe "$topic"; then
+    info "topic $topic exists"
+  else
+    run gcloud pubsub topics create "$topic"
+  fi
+}
+
+# The dead-letter topic gets a pull subscription that keeps messages for 7 days: without a
+# subscription, Pub/Sub would drop what it dead-letters.
+create_dead_letter_topic() {
+  ensure_topic "$DEAD_LETTER_TOPIC_ID"
+  if exists gcloud pubsub subscriptions describe "$DEAD_LETTER_SUBSCRIPTION_ID"; then
+    info "subscription $DEAD_LETTER_SUBSCRIPTION_ID exists"
+  else
+    run gcloud pubsub subscriptions create "$DEAD_LETTER_SUBSCRIPTION_ID" \
+      --topic="$DEAD_LETTER_TOPIC_ID" --message-retention-duration=7d --expiration-period=never
+  fi
+}
+
+# create_push_subscription SUBSCRIPTION TOPIC ENDPOINT
+create_push_subscription() {
+  local subscription=$1 topic=$2 endpoint=$3
+  if exists gcloud pubsub subscriptions describe "$subscription"; then
+    info "subscription $subscription exists (not modified)"
+    return 0
+  fi
+  # Pushes carry an OIDC token of the invoker account; undeliverable messages are retried
+  # with backoff and, after MAX_DELIVERY_ATTEMPTS, moved to the dead-letter topic.
+  run gcloud pubsub subscriptions create "$subscription" \
+    --topic="$topic" \
+    --push-endpoint="$endpoint" \
+    --push-auth-service-account="$INVOKER_SA_EMAIL" \
+    --ack-deadline="$ACK_DEADLINE_SECONDS" \
+    --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
+    --min-retry-delay=10s --max-retry-delay=600s \
+    --expiration-period=never
+}
+
+# grant_resource_role KIND NAME ROLE MEMBER: KIND is "topics" or "subscriptions".
+grant_pubsub_role() {
+  local kind=$1 name=$2 role=$3 member=$4
+  if binding_exists "$role" "$member" gcloud pubsub "$kind" get-iam-policy "$name"; then
+    info "$member already has $role on $name"
+  else
+    run_iam gcloud pubsub "$kind" add-iam-policy-binding "$name" \
+      --member="$member" --role="$role" --format=none
+  fi
+}
+
+setup_pubsub() {
+  step "Pub/Sub topics, dead-lettering and push subscriptions"
+  local row topic_var sub_var path
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r topic_var _ _ <<<"$row"
+    ensure_topic "${!topic_var}"
+  done
+  create_dead_letter_topic
+
+  ensure_service_account "$PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME" "Pub/Sub push to the interceptor"
+  local invoker="serviceAccount:$INVOKER_SA_EMAIL"
+  if binding_exists roles/run.invoker "$invoker" \
+    gcloud run services get-iam-policy "$INTERCEPTOR_SERVICE_NAME" --region="$SERVICE_REGION"; then
+    info "$INVOKER_SA_EMAIL may already invoke $INTERCEPTOR_SERVICE_NAME"
+  else
+    run_iam gcloud run services add-iam-policy-binding "$INTERCEPTOR_SERVICE_NAME" \
+      --region="$SERVICE_REGION" --member="$invoker" --role=roles/run.invoker --format=none
+  fi
+
+  local interceptor_url
+  interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
+  [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r topic_var sub_var path <<<"$row"
+    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path"
+  done
+
+  # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the
+  # dead-letter topic and to acknowledge (subscribe to) each source subscription.
+  local project_number agent
+  project_number=$(query '<project-number>' gcloud projects describe "$GCP_PROJECT_ID" \
+    --format='value(projectNumber)')
+  agent="serviceAccount:service-$project_number@gcp-sa-pubsub.iam.gserviceaccount.com"
+  grant_pubsub_role topics "$DEAD_LETTER_TOPIC_ID" roles/pubsub.publisher "$agent"
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r _ sub_var _ <<<"$row"
+    grant_pubsub_role subscriptions "${!sub_var}" roles/pubsub.subscriber "$agent"
+  done
+}
+
+print_summary() {
+  step "Done"
+  local url
+  url=$(service_url "$CONNECTOR_SERVICE_NAME")
+  info "UI connector: $url"
+  info "Point the conversation profile's Pub/Sub notifications at the topics:"
+  local row topic_var
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r topic_var _ _ <<<"$row"
+    info "  projects/$GCP_PROJECT_ID/topics/${!topic_var}"
+  done
+}
+
+usage() {
+  sed -n '3,/^$/s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+main() {
+  local env_file="$DEPLOY_DIR/.env"
+  while (($#)); do
+    case $1 in
+      --env-file) [[ $# -ge 2 ]] || die "--env-file needs a file"; env_file=$2; shift 2 ;;
+      --env-file=*) env_file=${1#--env-file=}; shift ;;
+      --dry-run) dry_run=1; shift ;;
+      -h | --help) usage; return 0 ;;
+      *) usage >&2; die "unknown argument: $1" ;;
+    esac
+  done
+
+  load_config "$env_file"
+  check_tools
+  ((dry_run)) && info "dry run: printing commands, running none"
+  info "project $GCP_PROJECT_ID, region $SERVICE_REGION, settings from $env_file"
+
+  enable_apis
+  create_runtime_service_accounts
+  create_jwt_secret
+  create_redis
+  create_vpc_connector
+  read_redis_address
+  create_image_repository
+  build_images
+  deploy_interceptor
+  deploy_connector
+  setup_pubsub
+  print_summary
+}
+
+# Run only when executed: teardown.sh sources this file for its settings and helpers.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi
