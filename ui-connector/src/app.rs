@@ -75,6 +75,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     }
     router
         .layer(socket_io)
+        .layer(axum::middleware::map_request(detach_request_head))
         .layer(cors)
         .layer(agent_assist_core::telemetry::http_trace_layer(Some(
             project,
@@ -141,4 +142,35 @@ pub async fn serve_state(
     let server = axum::serve(listener, app).with_graceful_shutdown(close_sockets);
     agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
     Ok(())
+}
+
+/// Copies the URI, headers and `OriginalUri` of Socket.IO requests. hyper parses them as slices
+/// of the connection's read buffer; socketioxide keeps the request parts (and axum's
+/// `OriginalUri` extension) for the socket's whole life, which would keep that 8-16 KiB buffer
+/// allocated per socket (measured with massif; see BENCHMARKS.md).
+async fn detach_request_head(mut request: axum::extract::Request) -> axum::extract::Request {
+    if !request.uri().path().starts_with("/socket.io") {
+        return request;
+    }
+    let headers: axum::http::HeaderMap = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                axum::http::HeaderName::from_bytes(name.as_str().as_bytes()).ok()?,
+                axum::http::HeaderValue::from_bytes(value.as_bytes()).ok()?,
+            ))
+        })
+        .collect();
+    *request.headers_mut() = headers;
+    if let Ok(uri) = request.uri().to_string().parse::<axum::http::Uri>() {
+        if let Some(original) = request
+            .extensions_mut()
+            .get_mut::<axum::extract::OriginalUri>()
+        {
+            original.0 = uri.clone();
+        }
+        *request.uri_mut() = uri;
+    }
+    request
 }

@@ -161,9 +161,14 @@ impl PendingEvent {
     }
 }
 
-/// Appends `"offset": N` to a serialised event object. The Redis publish script does the same
-/// in Lua (see `bus/redis_scripts.rs`); both append to text rather than re-serialise.
+/// Appends `"offset": N` to a serialised event object, appending to the text rather than
+/// re-serialising. The Redis publish script does the same from [`offset_prefix`].
 pub fn with_offset(json: &str, offset: u64) -> String {
+    format!("{}{offset}}}", offset_prefix(json))
+}
+
+/// `{...}` becomes `{...,"offset":`, ready for the offset and the closing brace.
+pub fn offset_prefix(json: &str) -> String {
     debug_assert!(json.ends_with('}'));
     let body = &json[..json.len() - 1];
     let separator = if body.trim_end().ends_with('{') {
@@ -171,7 +176,7 @@ pub fn with_offset(json: &str, offset: u64) -> String {
     } else {
         ","
     };
-    format!("{body}{separator}\"offset\":{offset}}}")
+    format!("{body}{separator}\"offset\":")
 }
 
 #[cfg(test)]

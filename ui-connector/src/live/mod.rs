@@ -35,6 +35,8 @@ const SOCKET_BUFFER: usize = 1024;
 pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(SOCKET_BUFFER)
+        // Desktops send short messages (joins, leaves): a small read buffer per socket.
+        .ws_read_buffer_size(1024)
         .with_state(state)
         .build_layer();
     io.ns("/", session::on_connect.with(session::authenticate));

@@ -28,31 +28,32 @@ use super::fanout::Fanout;
 use super::{BusError, History, PublishOutcome};
 use crate::config::BusConfig;
 use crate::conversation::ConversationName;
-use crate::event::{BusEvent, PendingEvent};
+use crate::event::{offset_prefix, BusEvent, PendingEvent};
 
 const PREFIX: &str = "agent-assist:";
 const CHANNEL_SUFFIX: &str = ":events";
 
-/// KEYS: seq, history, [dedup]. ARGV: event JSON without offset, channel, history length,
-/// history TTL (s), dedup window (s). Returns the offset, or -1 for a redelivery.
+/// KEYS: seq, history, [dedup]. ARGV: the event JSON up to `"offset":` (see
+/// [`offset_prefix`]), channel, history length, history TTL (s), dedup window (s). Returns the
+/// offset, or -1 for a redelivery.
 ///
-/// `seq` is a hash: `first` (the generation's first offset) and `last`. A new generation is
-/// seeded from the server clock in microseconds. The offset is spliced into the JSON text
-/// (`{...}` becomes `{...,"offset":N}`) so the event is never re-serialised. Numbers are
-/// formatted with `%.0f` because Lua 5.1 would write a 16-digit number in exponent form.
-/// The dedup mark is written last: if anything before it fails, Pub/Sub's redelivery is
+/// `seq` is a hash: `first` (the generation's first offset) and `last`. `HINCRBY` on a missing
+/// hash answers 1: that is a new generation, seeded from the server clock in microseconds. The
+/// payload is the prefix, the offset and `}`: one concatenation, the event never re-serialised.
+/// Numbers are formatted with `%.0f` because Lua 5.1 would write a 16-digit number in exponent
+/// form. The dedup mark is written last: if anything before it fails, Pub/Sub's redelivery is
 /// processed again instead of being dropped as a duplicate.
 const PUBLISH_SCRIPT: &str = r#"
 if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then
   return -1
 end
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local t = redis.call('TIME')
-  local seed = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  redis.call('HSET', KEYS[1], 'first', string.format('%.0f', seed + 1), 'last', string.format('%.0f', seed))
-end
 local offset = redis.call('HINCRBY', KEYS[1], 'last', 1)
-local payload = string.sub(ARGV[1], 1, -2) .. ',"offset":' .. string.format('%.0f', offset) .. '}'
+if offset == 1 then
+  local t = redis.call('TIME')
+  offset = tonumber(t[1]) * 1000000 + tonumber(t[2]) + 1
+  redis.call('HSET', KEYS[1], 'first', string.format('%.0f', offset), 'last', string.format('%.0f', offset))
+end
+local payload = ARGV[1] .. string.format('%.0f', offset) .. '}'
 redis.call('RPUSH', KEYS[2], payload)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -216,7 +217,7 @@ impl RedisStore {
             invocation.key(format!("{PREFIX}dedup:{}:{id}", event.data_type));
         }
         invocation
-            .arg(&event.json)
+            .arg(offset_prefix(&event.json))
             .arg(channel(&event.conversation))
             .arg(config.history_len)
             .arg(config.history_ttl.as_secs())
