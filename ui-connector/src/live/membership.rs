@@ -7,7 +7,7 @@ use std::time::Duration;
 use agent_assist_core::{ConversationName, Subscription};
 use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::{SendError, SocketError};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 
 use super::JoinRequest;
 use crate::app::AppState;
@@ -24,14 +24,9 @@ pub(super) struct Memberships {
 #[derive(Default)]
 struct Inner {
     forwarding: HashMap<ConversationName, AbortHandle>,
-    expiry: Option<AbortHandle>,
 }
 
 impl Memberships {
-    pub(super) fn set_expiry_timer(&self, timer: JoinHandle<()>) {
-        self.inner.lock().expect("memberships lock").expiry = Some(timer.abort_handle());
-    }
-
     /// Subscribes the socket to a conversation and acknowledges: `(true, name)`, plus
     /// `{recovered, offset}` for the recovery form. Joining again restarts the stream from the
     /// new request (a desktop re-joining with `since` after a reconnect).
@@ -98,9 +93,6 @@ impl Memberships {
         let mut inner = self.inner.lock().expect("memberships lock");
         for (_, task) in inner.forwarding.drain() {
             task.abort();
-        }
-        if let Some(timer) = inner.expiry.take() {
-            timer.abort();
         }
     }
 }

@@ -13,6 +13,7 @@
 //! subscribes this instance to a conversation once, whatever the number of sockets in it, and
 //! events are passed to sockets as the JSON text the interceptor published.
 
+mod expiry;
 mod join_request;
 mod membership;
 mod session;
@@ -33,12 +34,15 @@ const SOCKET_BUFFER: usize = 1024;
 
 /// The Socket.IO layer and its handle (kept to close every socket on shutdown).
 pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
+    let (expiry, registrations) = expiry::ExpiryWatch::new();
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(SOCKET_BUFFER)
         // Desktops send short messages (joins, leaves): a small read buffer per socket.
         .ws_read_buffer_size(1024)
         .with_state(state)
+        .with_state(expiry)
         .build_layer();
+    tokio::spawn(expiry::ExpiryWatch::run(registrations, io.clone()));
     io.ns("/", session::on_connect.with(session::authenticate));
     (layer, io)
 }

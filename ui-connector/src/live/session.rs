@@ -1,16 +1,16 @@
 //! One desktop connection: authentication at connect, its handlers, and its token's expiry.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
 use socketioxide::socket::DisconnectReason;
 
+use super::expiry::ExpiryWatch;
 use super::membership::Memberships;
 use super::JoinRequest;
 use crate::app::AppState;
-use crate::jwt::{now_secs, JwtError};
+use crate::jwt::JwtError;
 
 /// Connect middleware: a missing or invalid token refuses the connection, and only this
 /// client's `connect_error` carries the reason (the Python service told every socket).
@@ -22,6 +22,7 @@ pub(super) async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
     State(state): State<Arc<AppState>>,
+    State(expiry): State<ExpiryWatch>,
 ) -> Result<(), JwtError> {
     let token = auth
         .ok()
@@ -32,7 +33,8 @@ pub(super) async fn authenticate(
         .ok_or(JwtError::Missing)?;
     match state.jwt.verify(&token) {
         Ok(claims) => {
-            register_handlers(socket, &state, claims.exp);
+            expiry.watch(socket.id, claims.exp);
+            register_handlers(socket, &state);
             Ok(())
         }
         Err(e) => {
@@ -45,10 +47,9 @@ pub(super) async fn authenticate(
 /// Everything happens in [`authenticate`]; socketioxide requires a connect handler.
 pub(super) async fn on_connect(_: SocketRef) {}
 
-fn register_handlers(socket: SocketRef, state: &AppState, token_expiry: u64) {
+fn register_handlers(socket: SocketRef, state: &AppState) {
     let memberships = Arc::new(Memberships::default());
     state.metrics.socket_connected();
-    memberships.set_expiry_timer(tokio::spawn(expire(socket.clone(), token_expiry)));
     socket.on("join-conversation", {
         let memberships = memberships.clone();
         async move |socket: SocketRef,
@@ -86,12 +87,4 @@ fn register_handlers(socket: SocketRef, state: &AppState, token_expiry: u64) {
             tracing::debug!(?reason, "socket disconnected");
         },
     );
-}
-
-/// Tells this socket alone that its token expired, then disconnects it.
-async fn expire(socket: SocketRef, exp: u64) {
-    let remaining = exp.saturating_sub(now_secs());
-    tokio::time::sleep(Duration::from_secs(remaining)).await;
-    let _ = socket.emit("unauthenticated", "token expired");
-    let _ = socket.disconnect();
 }

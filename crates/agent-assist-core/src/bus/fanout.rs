@@ -19,7 +19,7 @@ use crate::event::BusEvent;
 /// that falls further behind catches up from history instead (see [`Subscription::next`]), so
 /// this only trades memory for the rare catch-up: `broadcast` allocates every slot up front,
 /// and an instance may hold tens of thousands of conversations.
-const CHANNEL_CAPACITY: usize = 32;
+const CHANNEL_CAPACITY: usize = 8;
 
 #[derive(Default)]
 pub(crate) struct Fanout {
