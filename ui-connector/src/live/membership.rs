@@ -1,6 +1,5 @@
 //! The conversations one socket has joined, each forwarded from its bus subscription.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,14 +15,11 @@ use crate::app::AppState;
 /// Disconnecting is safe: the client reconnects and recovers with `since`.
 const SLOW_SOCKET_GRACE: Duration = Duration::from_secs(5);
 
+/// The forwarding task of each joined conversation. A desktop joins one conversation, or a
+/// few: a vector costs less memory per socket than a map.
 #[derive(Default)]
 pub(super) struct Memberships {
-    inner: Mutex<Inner>,
-}
-
-#[derive(Default)]
-struct Inner {
-    forwarding: HashMap<ConversationName, AbortHandle>,
+    forwarding: Mutex<Vec<(ConversationName, AbortHandle)>>,
 }
 
 impl Memberships {
@@ -58,40 +54,38 @@ impl Memberships {
             Some(_) => ack.send(&(true, conversation.as_str(), subscription.recovery())),
             None => ack.send(&(true, conversation.as_str())),
         };
-        let conversation_for_check = conversation.clone();
-        let connected = socket.clone();
-        let task = tokio::spawn(forward(socket, subscription, state.clone()));
-        let previous = self
-            .inner
-            .lock()
-            .expect("memberships lock")
-            .forwarding
-            .insert(conversation, task.abort_handle());
-        let socket_still_connected = connected.connected();
-        if let Some(previous) = previous {
+        let task = tokio::spawn(forward(socket.clone(), subscription, state.clone()));
+        if let Some(previous) = self.replace(conversation.clone(), task.abort_handle()) {
             previous.abort();
         }
         // The socket may have gone while the bus answered; its disconnect handler ran already.
-        if !socket_still_connected {
-            self.leave(&conversation_for_check);
+        if !socket.connected() {
+            self.leave(&conversation);
+        }
+    }
+
+    /// Records the task forwarding `conversation`, returning the one it replaces.
+    fn replace(&self, conversation: ConversationName, task: AbortHandle) -> Option<AbortHandle> {
+        let mut forwarding = self.forwarding.lock().expect("memberships lock");
+        match forwarding.iter_mut().find(|(c, _)| *c == conversation) {
+            Some(entry) => Some(std::mem::replace(&mut entry.1, task)),
+            None => {
+                forwarding.push((conversation, task));
+                None
+            }
         }
     }
 
     pub(super) fn leave(&self, conversation: &ConversationName) {
-        let removed = self
-            .inner
-            .lock()
-            .expect("memberships lock")
-            .forwarding
-            .remove(conversation);
-        if let Some(task) = removed {
-            task.abort();
+        let mut forwarding = self.forwarding.lock().expect("memberships lock");
+        if let Some(index) = forwarding.iter().position(|(c, _)| c == conversation) {
+            forwarding.swap_remove(index).1.abort();
         }
     }
 
     pub(super) fn release_all(&self) {
-        let mut inner = self.inner.lock().expect("memberships lock");
-        for (_, task) in inner.forwarding.drain() {
+        let mut forwarding = self.forwarding.lock().expect("memberships lock");
+        for (_, task) in forwarding.drain(..) {
             task.abort();
         }
     }
@@ -124,7 +118,8 @@ async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, sta
                     if waited < SLOW_SOCKET_GRACE =>
                 {
                     let pause = Duration::from_millis(10);
-                    tokio::time::sleep(pause).await;
+                    // Boxed: keeps the per-socket forwarding task small while it waits for events.
+                    Box::pin(tokio::time::sleep(pause)).await;
                     waited += pause;
                 }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => {

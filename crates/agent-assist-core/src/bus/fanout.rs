@@ -168,7 +168,9 @@ impl Subscription {
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(conversation = %self.conversation, skipped, "subscriber fell behind, catching up from history");
-                    if !self.catch_up().await {
+                    // Boxed: this rare path's Redis call would otherwise grow every waiting
+                    // `next()` future (one per joined socket) by about a kilobyte.
+                    if !Box::pin(self.catch_up()).await {
                         return None;
                     }
                 }
