@@ -109,15 +109,6 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
 /// Serves until `shutdown` is cancelled, then closes every socket (clients reconnect to
 /// another instance and recover with `since`) and drains HTTP requests.
 pub async fn serve(
-    config: ConnectorConfig,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    let state = Arc::new(AppState::new(config)?);
-    serve_state(state, listener, shutdown).await
-}
-
-pub async fn serve_state(
     state: Arc<AppState>,
     listener: TcpListener,
     shutdown: CancellationToken,

@@ -26,6 +26,23 @@ pub struct ConnectorConfig {
     pub local_mode: bool,
 }
 
+/// `JWT_TOKEN_LIFETIME`, in minutes (default 60, at least 1).
+pub(crate) fn jwt_lifetime() -> Result<Duration, ConfigError> {
+    let minutes: u64 = env::parsed_or("JWT_TOKEN_LIFETIME", 60)?;
+    if minutes == 0 {
+        return Err(ConfigError::new(
+            "JWT_TOKEN_LIFETIME",
+            "must be at least 1 minute",
+        ));
+    }
+    Ok(Duration::from_secs(minutes * 60))
+}
+
+/// `INTEGRATION_KEY_TTL_SECONDS` (default 86400).
+pub(crate) fn integration_key_ttl() -> Result<Duration, ConfigError> {
+    env::seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)
+}
+
 impl ConnectorConfig {
     /// Defaults for tests and tools: the in-memory bus, no platform provider (nobody gets a
     /// token through `/register`), the proxy's defaults for `project_id`.
@@ -74,23 +91,16 @@ impl ConnectorConfig {
                 "must be set (the project tokens are issued for)",
             )
         })?;
-        let lifetime_minutes: u64 = env::parsed_or("JWT_TOKEN_LIFETIME", 60)?;
-        if lifetime_minutes == 0 {
-            return Err(ConfigError::new(
-                "JWT_TOKEN_LIFETIME",
-                "must be at least 1 minute",
-            ));
-        }
         Ok(Self {
             port: env::port()?,
             jwt_secret_path: env::optional("JWT_SECRET_KEY_PATH")
                 .unwrap_or_else(|| "/secret/jwt_secret_key".into())
                 .into(),
-            jwt_lifetime: Duration::from_secs(lifetime_minutes * 60),
+            jwt_lifetime: jwt_lifetime()?,
             cors_allowed_origins: CorsOrigins::parse(
                 &env::optional("CORS_ALLOWED_ORIGINS").unwrap_or_else(|| "*".into()),
             ),
-            integration_key_ttl: env::seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)?,
+            integration_key_ttl: integration_key_ttl()?,
             bus: BusConfig::from_env(Some("redis://localhost:6379"))?,
             auth: crate::auth::AuthConfig::from_env()?,
             proxy: crate::dialogflow_proxy::ProxyConfig::from_env(&project_id)?,

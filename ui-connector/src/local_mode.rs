@@ -8,7 +8,6 @@
 //! (`K_SERVICE` set): local mode is never the production default.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use agent_assist_core::config::{self as env, BusConfig};
 use anyhow::bail;
@@ -33,13 +32,12 @@ pub fn prepare() -> anyhow::Result<(ConnectorConfig, JwtKeys)> {
         );
     }
     let project_id = env::optional("GCP_PROJECT_ID").unwrap_or_else(|| LOCAL_PROJECT.into());
-    let lifetime_minutes: u64 = env::parsed_or("JWT_TOKEN_LIFETIME", 60)?;
     let config = ConnectorConfig {
         port: env::port()?,
         jwt_secret_path: "(generated in memory)".into(),
-        jwt_lifetime: Duration::from_secs(lifetime_minutes.max(1) * 60),
+        jwt_lifetime: crate::config::jwt_lifetime()?,
         cors_allowed_origins: CorsOrigins::Any,
-        integration_key_ttl: env::seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)?,
+        integration_key_ttl: crate::config::integration_key_ttl()?,
         bus: BusConfig::from_env(None)?,
         auth: AuthConfig::skip(),
         proxy: crate::dialogflow_proxy::ProxyConfig::from_env(&project_id)?,

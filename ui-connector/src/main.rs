@@ -27,5 +27,5 @@ async fn main() -> anyhow::Result<()> {
         local_mode::announce(listener.local_addr()?.port(), state.bus.kind());
     }
     let shutdown = agent_assist_core::shutdown::on_signal();
-    app::serve_state(Arc::new(state), listener, shutdown).await
+    app::serve(Arc::new(state), listener, shutdown).await
 }

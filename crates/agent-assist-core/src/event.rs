@@ -162,13 +162,8 @@ impl PendingEvent {
 }
 
 /// Appends `"offset": N` to a serialised event object, appending to the text rather than
-/// re-serialising. The Redis publish script does the same from [`offset_prefix`].
+/// re-serialising. The Redis publish script does the same in Lua (see `bus/redis_store.rs`).
 pub fn with_offset(json: &str, offset: u64) -> String {
-    format!("{}{offset}}}", offset_prefix(json))
-}
-
-/// `{...}` becomes `{...,"offset":`, ready for the offset and the closing brace.
-pub fn offset_prefix(json: &str) -> String {
     debug_assert!(json.ends_with('}'));
     let body = &json[..json.len() - 1];
     let separator = if body.trim_end().ends_with('{') {
@@ -176,7 +171,7 @@ pub fn offset_prefix(json: &str) -> String {
     } else {
         ","
     };
-    format!("{body}{separator}\"offset\":")
+    format!("{body}{separator}\"offset\":{offset}}}")
 }
 
 #[cfg(test)]

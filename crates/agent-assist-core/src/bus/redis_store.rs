@@ -28,18 +28,19 @@ use super::fanout::Fanout;
 use super::{BusError, History, PublishOutcome};
 use crate::config::BusConfig;
 use crate::conversation::ConversationName;
-use crate::event::{offset_prefix, BusEvent, PendingEvent};
+use crate::event::{BusEvent, PendingEvent};
 
 const PREFIX: &str = "agent-assist:";
 const CHANNEL_SUFFIX: &str = ":events";
 
-/// KEYS: seq, history, [dedup]. ARGV: the event JSON up to `"offset":` (see
-/// [`offset_prefix`]), channel, history length, history TTL (s), dedup window (s). Returns the
-/// offset, or -1 for a redelivery.
+/// KEYS: seq, history, [dedup]. ARGV: the event JSON without its closing brace (an event
+/// object always has fields, so the offset follows a comma), channel, history length, history
+/// TTL (s), dedup window (s). Returns the offset, or -1 for a redelivery.
 ///
 /// `seq` is a hash: `first` (the generation's first offset) and `last`. `HINCRBY` on a missing
 /// hash answers 1: that is a new generation, seeded from the server clock in microseconds. The
-/// payload is the prefix, the offset and `}`: one concatenation, the event never re-serialised.
+/// payload is one concatenation of the event text, the offset and `}`: never re-serialised,
+/// and sent from Rust as a slice of the serialised event, without a copy.
 /// Numbers are formatted with `%.0f` because Lua 5.1 would write a 16-digit number in exponent
 /// form. The dedup mark is written last: if anything before it fails, Pub/Sub's redelivery is
 /// processed again instead of being dropped as a duplicate.
@@ -53,7 +54,7 @@ if offset == 1 then
   offset = tonumber(t[1]) * 1000000 + tonumber(t[2]) + 1
   redis.call('HSET', KEYS[1], 'first', string.format('%.0f', offset), 'last', string.format('%.0f', offset))
 end
-local payload = ARGV[1] .. string.format('%.0f', offset) .. '}'
+local payload = ARGV[1] .. ',"offset":' .. string.format('%.0f', offset) .. '}'
 redis.call('RPUSH', KEYS[2], payload)
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -217,7 +218,7 @@ impl RedisStore {
             invocation.key(format!("{PREFIX}dedup:{}:{id}", event.data_type));
         }
         invocation
-            .arg(offset_prefix(&event.json))
+            .arg(event.json.strip_suffix('}').unwrap_or(&event.json))
             .arg(channel(&event.conversation))
             .arg(config.history_len)
             .arg(config.history_ttl.as_secs())
