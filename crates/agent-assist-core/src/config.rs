@@ -1,9 +1,15 @@
-//! Reading settings from the environment, once, at start-up.
+//! Settings, read once at start-up through one reader.
 //!
-//! Each service has a typed configuration struct built from these functions; a missing or
-//! invalid value stops the service with an error that names the variable, rather than surfacing
-//! later as a confusing failure. The bus settings, shared by both services, live here too.
+//! Every service configuration (the bus's, the interceptor's, the connector's and each of its
+//! features') is built from a [`Settings`]: the process environment in production, a map in
+//! tests, so a test never has to touch the process environment (tests run in parallel in one
+//! process). A missing or invalid value stops the service with a [`ConfigError`] naming the
+//! variable, rather than surfacing later as a confusing failure. Values are trimmed, and blank
+//! values count as unset (Cloud Run deploys often set empty values).
+//!
+//! The bus settings, shared by both services, live here too ([`BusConfig`]).
 
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,38 +31,133 @@ impl ConfigError {
     }
 }
 
-/// The value of `name`, or `None` when unset or empty (Cloud Run deploys often set empty values).
-pub fn optional(name: &'static str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Where settings come from: values given explicitly first, then (in production) the process
+/// environment.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    given: HashMap<String, String>,
+    environment: bool,
 }
 
-/// The value of `name` parsed as `T`, or `default` when unset or empty.
-pub fn parsed_or<T>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: Display,
-{
-    match optional(name) {
-        None => Ok(default),
-        Some(raw) => raw
-            .trim()
+impl Settings {
+    /// The process environment.
+    pub fn from_env() -> Self {
+        Self {
+            given: HashMap::new(),
+            environment: true,
+        }
+    }
+
+    /// Exactly these settings, nothing from the environment (tests, tools).
+    pub fn from_pairs<K, V>(pairs: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            given: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            environment: false,
+        }
+    }
+
+    /// These settings with `name` set to `value`, whatever the environment says.
+    pub fn with(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.given.insert(name.into(), value.into());
+        self
+    }
+
+    /// The trimmed value of `name`; `None` when unset or blank.
+    pub fn get(&self, name: &'static str) -> Option<String> {
+        let raw = match self.given.get(name) {
+            Some(value) => Some(value.clone()),
+            None if self.environment => std::env::var(name).ok(),
+            None => None,
+        };
+        raw.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name`; `purpose` says in the error what it is for.
+    pub fn required(&self, name: &'static str, purpose: &str) -> Result<String, ConfigError> {
+        self.get(name)
+            .ok_or_else(|| ConfigError::new(name, format!("must be set ({purpose})")))
+    }
+
+    /// The value of `name` parsed as `T`, or `default` when unset.
+    pub fn parsed_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: Display,
+    {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => raw
+                .parse()
+                .map_err(|e| ConfigError::new(name, format!("{raw:?} is not valid: {e}"))),
+        }
+    }
+
+    /// A whole number, at least `min`, or `default`.
+    pub fn at_least<T>(&self, name: &'static str, default: T, min: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Display + Copy,
+        T::Err: Display,
+    {
+        let value = self.parsed_or(name, default)?;
+        if value < min {
+            return Err(ConfigError::new(name, format!("must be at least {min}")));
+        }
+        Ok(value)
+    }
+
+    /// A whole number of seconds, at least 1, or `default_secs`.
+    pub fn seconds_or(&self, name: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+        let secs: u64 = self.parsed_or(name, default_secs)?;
+        if secs == 0 {
+            return Err(ConfigError::new(name, "must be at least 1 second"));
+        }
+        Ok(Duration::from_secs(secs))
+    }
+
+    /// A positive number of seconds, fractions allowed (`0.5`), at most `max_secs`.
+    pub fn fractional_seconds_or(
+        &self,
+        name: &'static str,
+        default: Duration,
+        max_secs: f64,
+    ) -> Result<Duration, ConfigError> {
+        let Some(raw) = self.get(name) else {
+            return Ok(default);
+        };
+        let secs: f64 = raw
             .parse()
-            .map_err(|e| ConfigError::new(name, format!("{raw:?} is not valid: {e}"))),
+            .map_err(|e| ConfigError::new(name, format!("{raw:?} is not a number: {e}")))?;
+        if !(secs > 0.0 && secs <= max_secs) {
+            return Err(ConfigError::new(
+                name,
+                format!("{raw:?} must be more than 0 and at most {max_secs} seconds"),
+            ));
+        }
+        Ok(Duration::from_secs_f64(secs))
     }
-}
 
-/// A whole number of seconds, at least 1, or `default`.
-pub fn seconds_or(name: &'static str, default: u64) -> Result<Duration, ConfigError> {
-    let secs: u64 = parsed_or(name, default)?;
-    if secs == 0 {
-        return Err(ConfigError::new(name, "must be at least 1 second"));
+    /// A comma-separated list, items trimmed, empty items dropped; `None` when unset.
+    pub fn list(&self, name: &'static str) -> Option<Vec<String>> {
+        self.get(name).map(|raw| {
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
     }
-    Ok(Duration::from_secs(secs))
-}
 
-/// `PORT`, as Cloud Run sets it; 8080 by default.
-pub fn port() -> Result<u16, ConfigError> {
-    parsed_or("PORT", 8080)
+    /// `PORT`, as Cloud Run sets it; 8080 by default.
+    pub fn port(&self) -> Result<u16, ConfigError> {
+        self.parsed_or("PORT", 8080)
+    }
 }
 
 /// Where the conversation bus lives and how much it keeps.
@@ -81,13 +182,21 @@ pub struct BusConfig {
     pub redis_timeout: Duration,
 }
 
+/// Where the bus lives when no Redis setting is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultBus {
+    /// `redis://localhost:6379`, as the Python services did (production services).
+    LocalRedis,
+    /// The in-memory bus (local mode).
+    Memory,
+}
+
 impl BusConfig {
     /// Redis settings as existing deployments spell them: `REDIS_URL` (`redis://` or `rediss://`,
     /// with a password when Memorystore AUTH is on) wins; otherwise `REDISHOST` and `REDISPORT`
-    /// (default 6379). With neither, `default_redis` decides: production services fall back to
-    /// `localhost:6379` as the Python services did; local mode passes `None` for the memory bus.
-    pub fn from_env(default_redis: Option<&str>) -> Result<Self, ConfigError> {
-        let redis_url = match (optional("REDIS_URL"), optional("REDISHOST")) {
+    /// (default 6379). With neither, `default` decides.
+    pub fn from_settings(settings: &Settings, default: DefaultBus) -> Result<Self, ConfigError> {
+        let redis_url = match (settings.get("REDIS_URL"), settings.get("REDISHOST")) {
             (Some(url), _) => {
                 if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                     return Err(ConfigError::new(
@@ -98,42 +207,33 @@ impl BusConfig {
                 Some(url)
             }
             (None, Some(host)) => {
-                let port: u16 = parsed_or("REDISPORT", 6379)?;
-                Some(format!("redis://{}:{port}", host.trim()))
+                let port: u16 = settings.parsed_or("REDISPORT", 6379)?;
+                Some(format!("redis://{host}:{port}"))
             }
-            (None, None) => default_redis.map(str::to_owned),
+            (None, None) => match default {
+                DefaultBus::LocalRedis => Some("redis://localhost:6379".to_owned()),
+                DefaultBus::Memory => None,
+            },
         };
-        let history_len: usize = parsed_or("CONVERSATION_HISTORY_LENGTH", 100)?;
-        if history_len == 0 {
-            return Err(ConfigError::new(
-                "CONVERSATION_HISTORY_LENGTH",
-                "must be at least 1",
-            ));
-        }
-        let timeout_ms: u64 = parsed_or("REDIS_TIMEOUT_MS", 2000)?;
-        if timeout_ms == 0 {
-            return Err(ConfigError::new("REDIS_TIMEOUT_MS", "must be at least 1"));
-        }
+        let timeout_ms: u64 = settings.at_least("REDIS_TIMEOUT_MS", 2000, 1)?;
         Ok(Self {
             redis_url,
-            history_len,
-            history_ttl: seconds_or("CONVERSATION_HISTORY_TTL_SECONDS", 3600)?,
-            dedup_window: seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
-            redis_ca_cert: optional("REDIS_CA_CERT_PATH").map(Into::into),
+            history_len: settings.at_least("CONVERSATION_HISTORY_LENGTH", 100, 1)?,
+            history_ttl: settings.seconds_or("CONVERSATION_HISTORY_TTL_SECONDS", 3600)?,
+            dedup_window: settings.seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
+            redis_ca_cert: settings.get("REDIS_CA_CERT_PATH").map(Into::into),
             redis_timeout: Duration::from_millis(timeout_ms),
         })
     }
 
     /// Defaults with the given Redis URL (tests, benchmarks).
     pub fn with_redis(redis_url: Option<String>) -> Self {
-        Self {
-            redis_url,
-            history_len: 100,
-            history_ttl: Duration::from_secs(3600),
-            dedup_window: Duration::from_secs(600),
-            redis_ca_cert: None,
-            redis_timeout: Duration::from_secs(2),
-        }
+        Self::from_settings(&Settings::default(), DefaultBus::Memory)
+            .map(|config| Self {
+                redis_url,
+                ..config
+            })
+            .expect("the defaults are valid")
     }
 
     /// The Redis address without its password, for logs.
@@ -165,5 +265,69 @@ mod tests {
             redact_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
         );
+    }
+
+    #[test]
+    fn values_are_trimmed_and_blank_is_unset() {
+        let settings = Settings::from_pairs([("A", "  x "), ("B", "   "), ("N", " 7 ")]);
+        assert_eq!(settings.get("A").as_deref(), Some("x"));
+        assert_eq!(settings.get("B"), None);
+        assert_eq!(settings.get("C"), None);
+        assert_eq!(settings.parsed_or("N", 1u32).unwrap(), 7);
+        assert_eq!(settings.parsed_or("B", 1u32).unwrap(), 1);
+        let err = settings.parsed_or::<u32>("A", 1).unwrap_err();
+        assert_eq!(err.variable, "A");
+        assert_eq!(
+            settings.with("L", "a, b,,c ").list("L"),
+            Some(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()])
+        );
+    }
+
+    #[test]
+    fn durations_are_checked() {
+        let settings = Settings::from_pairs([("Z", "0"), ("F", "0.5"), ("BIG", "301")]);
+        assert_eq!(settings.seconds_or("Z", 5).unwrap_err().variable, "Z");
+        assert_eq!(settings.seconds_or("U", 5).unwrap(), Duration::from_secs(5));
+        assert_eq!(
+            settings
+                .fractional_seconds_or("F", Duration::from_secs(1), 300.0)
+                .unwrap(),
+            Duration::from_millis(500)
+        );
+        assert!(settings
+            .fractional_seconds_or("BIG", Duration::from_secs(1), 300.0)
+            .is_err());
+    }
+
+    #[test]
+    fn bus_settings() {
+        let config = BusConfig::from_settings(
+            &Settings::from_pairs([("REDISHOST", "10.0.0.3"), ("REDISPORT", "6380")]),
+            DefaultBus::Memory,
+        )
+        .unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://10.0.0.3:6380"));
+        let config = BusConfig::from_settings(
+            &Settings::default(),
+            DefaultBus::LocalRedis,
+        )
+        .unwrap();
+        assert_eq!(config.redis_url.as_deref(), Some("redis://localhost:6379"));
+        assert_eq!(config.history_len, 100);
+        for (name, value) in [
+            ("REDIS_URL", "http://x"),
+            ("REDISPORT", "x"),
+            ("CONVERSATION_HISTORY_LENGTH", "0"),
+            ("REDIS_TIMEOUT_MS", "0"),
+            ("DEDUP_WINDOW_SECONDS", "0"),
+        ] {
+            let mut pairs = vec![(name, value)];
+            if name == "REDISPORT" {
+                pairs.push(("REDISHOST", "h"));
+            }
+            let err = BusConfig::from_settings(&Settings::from_pairs(pairs), DefaultBus::Memory)
+                .unwrap_err();
+            assert_eq!(err.variable, name);
+        }
     }
 }

@@ -15,6 +15,6 @@ pub mod health;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use bus::{BusError, ConversationBus, PublishOutcome, Recovery, Subscription};
+pub use bus::{BusError, ConversationBus, KeyValueStore, PublishOutcome, Recovery, Subscription};
 pub use conversation::ConversationName;
 pub use event::{BusEvent, ConversationEvent, EventType};

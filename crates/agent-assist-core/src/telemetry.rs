@@ -9,6 +9,8 @@
 use std::fmt;
 
 use serde_json::{Map, Value};
+
+use crate::config::Settings;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
@@ -20,10 +22,16 @@ use tracing_subscriber::EnvFilter;
 /// The Cloud Logging field that links an entry to its trace.
 pub const TRACE_FIELD: &str = "logging.googleapis.com/trace";
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let text = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("text"));
+/// Installs the global subscriber, as `LOG_FORMAT` and `RUST_LOG` say. Call once, first thing
+/// in `main`; an unreadable `RUST_LOG` falls back to `info` rather than stopping the service.
+pub fn init(settings: &Settings) {
+    let filter = settings
+        .get("RUST_LOG")
+        .and_then(|directives| EnvFilter::try_new(directives).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    let text = settings
+        .get("LOG_FORMAT")
+        .is_some_and(|v| v.eq_ignore_ascii_case("text"));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(SpanFieldsLayer);

@@ -9,6 +9,7 @@ use agent_assist_core::config::BusConfig;
 use agent_assist_core::event::{ConversationEvent, PendingEvent};
 use agent_assist_core::{BusEvent, ConversationBus, ConversationName, EventType};
 use redis_test_server::RedisServer;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Copy)]
 enum Store {
@@ -35,7 +36,7 @@ impl Harness {
                 adjust(&mut config);
                 Self {
                     redis: None,
-                    memory: Some(ConversationBus::connect(config).unwrap()),
+                    memory: Some(ConversationBus::connect(config, CancellationToken::new()).unwrap()),
                 }
             }
             Store::Redis => Self {
@@ -55,7 +56,7 @@ impl Harness {
             (None, Some(redis)) => {
                 let mut config = BusConfig::with_redis(Some(redis.url()));
                 adjust(&mut config);
-                ConversationBus::connect(config).unwrap()
+                ConversationBus::connect(config, CancellationToken::new()).unwrap()
             }
             _ => unreachable!(),
         }
@@ -430,13 +431,17 @@ async fn conversations_are_isolated(store: Store) {
 async fn key_values_expire_and_delete(store: Store) {
     let harness = Harness::new(store);
     let bus = harness.instance();
-    bus.put_value("k1", "v1", Duration::from_secs(60))
+    let values = bus.key_value_store("test-values");
+    let others = bus.key_value_store("other-values");
+    values
+        .put("k1", "v1", Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(bus.get_value("k1").await.unwrap().as_deref(), Some("v1"));
-    assert!(bus.delete_value("k1").await.unwrap());
-    assert!(!bus.delete_value("k1").await.unwrap());
-    assert_eq!(bus.get_value("k1").await.unwrap(), None);
+    assert_eq!(values.get("k1").await.unwrap().as_deref(), Some("v1"));
+    assert_eq!(others.get("k1").await.unwrap(), None, "namespaces are apart");
+    assert!(values.delete("k1").await.unwrap());
+    assert!(!values.delete("k1").await.unwrap());
+    assert_eq!(values.get("k1").await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -551,4 +556,28 @@ fn now_micros() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_micros() as u64
+}
+
+#[tokio::test]
+async fn the_redis_listener_stops_on_shutdown() {
+    let redis = RedisServer::start();
+    let shutdown = CancellationToken::new();
+    let bus = ConversationBus::connect(BusConfig::with_redis(Some(redis.url())), shutdown.clone())
+        .unwrap();
+    let live = bus
+        .subscribe(name("projects/p/conversations/before-shutdown"), None)
+        .await
+        .unwrap();
+    drop(live);
+    shutdown.cancel();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        bus.subscribe(name("projects/p/conversations/after-shutdown"), None),
+    )
+    .await
+    .expect("answered at once, not after a timeout");
+    assert!(
+        matches!(refused, Err(agent_assist_core::BusError::ListenerStopped)),
+        "{refused:?}"
+    );
 }

@@ -2,28 +2,32 @@
 //!
 //! The store delivers each event of a conversation to this process once (one Redis
 //! subscription per conversation, however many sockets joined it); it is parsed once into an
-//! `Arc<BusEvent>` and handed to every [`Subscription`] through a `broadcast` channel.
-//! Each subscription keeps its own last delivered offset, which is how replayed history and live
-//! events are stitched together without a gap or a duplicate.
+//! `Arc<BusEvent>` and handed to every subscriber through a `broadcast` channel.
+//!
+//! The fan-out is also the one place that decides when a conversation is no longer needed
+//! here: a [`Member`] is one subscriber's place in a conversation, and when the last member of a
+//! conversation goes, the conversation is forgotten and, with a Redis store, its listener is
+//! told ([`Fanout::new`]'s `idle` channel) so it can unsubscribe.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
-use super::{ConversationBus, History, Recovery};
 use crate::conversation::ConversationName;
 use crate::event::BusEvent;
 
 /// Events buffered per conversation for subscribers that are momentarily behind. A subscriber
-/// that falls further behind catches up from history instead (see [`Subscription::next`]), so
-/// this only trades memory for the rare catch-up: `broadcast` allocates every slot up front,
-/// and an instance may hold tens of thousands of conversations.
+/// that falls further behind catches up from history instead (see
+/// [`Subscription::next`](super::Subscription::next)), so this only trades memory for the rare
+/// catch-up: `broadcast` allocates every slot up front, and an instance may hold tens of
+/// thousands of conversations.
 const CHANNEL_CAPACITY: usize = 8;
 
-#[derive(Default)]
 pub(crate) struct Fanout {
     conversations: Mutex<HashMap<ConversationName, Channel>>,
+    /// Told the name of each conversation forgotten because its last member left.
+    idle: Option<mpsc::UnboundedSender<ConversationName>>,
 }
 
 struct Channel {
@@ -33,12 +37,18 @@ struct Channel {
 }
 
 impl Fanout {
-    pub(crate) fn attach(
-        &self,
-        conversation: &ConversationName,
-    ) -> broadcast::Receiver<Arc<BusEvent>> {
+    /// `idle` hears of every conversation the fan-out forgets (the Redis listener unsubscribes).
+    pub(crate) fn new(idle: Option<mpsc::UnboundedSender<ConversationName>>) -> Self {
+        Self {
+            conversations: Mutex::default(),
+            idle,
+        }
+    }
+
+    /// Joins a conversation's stream, creating it for the first member.
+    pub(crate) fn attach(self: &Arc<Self>, conversation: &ConversationName) -> Member {
         let mut conversations = self.conversations.lock().expect("fanout lock");
-        match conversations.get(conversation) {
+        let receiver = match conversations.get(conversation) {
             Some(channel) => channel.sender.subscribe(),
             None => {
                 let (sender, receiver) = broadcast::channel(CHANNEL_CAPACITY);
@@ -51,6 +61,11 @@ impl Fanout {
                 );
                 receiver
             }
+        };
+        Member {
+            fanout: self.clone(),
+            conversation: conversation.clone(),
+            receiver: Some(receiver),
         }
     }
 
@@ -65,16 +80,12 @@ impl Fanout {
         }
     }
 
-    /// Forgets a conversation nobody here subscribes to any more; `true` when it did.
-    pub(crate) fn remove_if_unused(&self, conversation: &ConversationName) -> bool {
-        let mut conversations = self.conversations.lock().expect("fanout lock");
-        match conversations.get(conversation) {
-            Some(channel) if channel.sender.receiver_count() == 0 => {
-                conversations.remove(conversation);
-                true
-            }
-            _ => false,
-        }
+    /// Whether any member here still wants the conversation.
+    pub(crate) fn wants(&self, conversation: &ConversationName) -> bool {
+        self.conversations
+            .lock()
+            .expect("fanout lock")
+            .contains_key(conversation)
     }
 
     /// Each conversation with the last offset dispatched, for re-subscribing after a reconnect.
@@ -89,131 +100,44 @@ impl Fanout {
     pub(crate) fn len(&self) -> usize {
         self.conversations.lock().expect("fanout lock").len()
     }
+
+    /// Forgets a conversation whose last member left, and says so.
+    fn release(&self, conversation: &ConversationName) {
+        let mut conversations = self.conversations.lock().expect("fanout lock");
+        let unused = conversations
+            .get(conversation)
+            .is_some_and(|channel| channel.sender.receiver_count() == 0);
+        if unused {
+            conversations.remove(conversation);
+            if let Some(idle) = &self.idle {
+                // The listener is gone only when the bus is shutting down.
+                let _ = idle.send(conversation.clone());
+            }
+        }
+    }
 }
 
-/// One subscriber's stream of a conversation's events. Dropping it releases the conversation.
-pub struct Subscription {
-    bus: ConversationBus,
+/// One subscriber's place in a conversation's stream. Dropping it releases the conversation
+/// when it was the last.
+pub(crate) struct Member {
+    fanout: Arc<Fanout>,
     conversation: ConversationName,
-    /// Always `Some` until drop, which lets it go before releasing the conversation.
+    /// Always `Some` until drop, which lets it go before the release counts receivers.
     receiver: Option<broadcast::Receiver<Arc<BusEvent>>>,
-    /// History to deliver before live events.
-    replay: VecDeque<Arc<BusEvent>>,
-    last_delivered: u64,
-    recovery: Recovery,
 }
 
-impl Subscription {
-    pub(super) fn new(
-        bus: ConversationBus,
-        conversation: ConversationName,
-        receiver: broadcast::Receiver<Arc<BusEvent>>,
-    ) -> Self {
-        Self {
-            bus,
-            conversation,
-            receiver: Some(receiver),
-            replay: VecDeque::new(),
-            last_delivered: 0,
-            recovery: Recovery {
-                recovered: true,
-                offset: 0,
-            },
-        }
-    }
-
-    /// Sets the starting point once history has been read (after attaching, see `subscribe`).
-    pub(super) fn start(mut self, since: Option<u64>, history: History) -> Self {
-        self.recovery = Recovery {
-            recovered: since.is_none() || history.complete,
-            offset: history.latest,
-        };
-        self.last_delivered = match since {
-            Some(since) => since.min(history.latest),
-            None => history.latest,
-        };
-        self.replay = history.events.into();
-        self
-    }
-
-    pub fn conversation(&self) -> &ConversationName {
-        &self.conversation
-    }
-
-    /// Whether the history reached back to `since`, and the latest offset at the start.
-    pub fn recovery(&self) -> Recovery {
-        self.recovery
-    }
-
-    /// The next event, oldest first: replayed history, then live events. A subscriber that
-    /// falls more than the channel's capacity behind is caught up from history. `None` when the
-    /// bus is gone, or when the subscriber fell so far behind that history no longer covers the
-    /// gap: the stream ends rather than silently skipping events, and the consumer (a socket)
-    /// is expected to re-subscribe with `since`, which reports `recovered: false`.
-    pub async fn next(&mut self) -> Option<Arc<BusEvent>> {
-        loop {
-            if let Some(event) = self.replay.pop_front() {
-                if event.offset > self.last_delivered {
-                    self.last_delivered = event.offset;
-                    return Some(event);
-                }
-                continue;
-            }
-            let receiver = self.receiver.as_mut()?;
-            match receiver.recv().await {
-                Ok(event) if event.offset > self.last_delivered => {
-                    self.last_delivered = event.offset;
-                    return Some(event);
-                }
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::warn!(conversation = %self.conversation, skipped, "subscriber fell behind, catching up from history");
-                    // Boxed: this rare path's Redis call would otherwise grow every waiting
-                    // `next()` future (one per joined socket) by about a kilobyte.
-                    if !Box::pin(self.catch_up()).await {
-                        return None;
-                    }
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    }
-
-    /// Refills the replay queue from history; `false` when events were lost for good.
-    async fn catch_up(&mut self) -> bool {
-        match self
-            .bus
-            .history(&self.conversation, Some(self.last_delivered))
-            .await
-        {
-            Ok(history) if history.complete => {
-                self.replay = history.events.into();
-                true
-            }
-            Ok(_) => {
-                tracing::warn!(conversation = %self.conversation, since = self.last_delivered, "subscriber fell behind further than history reaches, ending its stream");
-                false
-            }
-            Err(e) => {
-                tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history, ending the stream");
-                false
-            }
+impl Member {
+    pub(crate) async fn recv(&mut self) -> Result<Arc<BusEvent>, broadcast::error::RecvError> {
+        match self.receiver.as_mut() {
+            Some(receiver) => receiver.recv().await,
+            None => Err(broadcast::error::RecvError::Closed),
         }
     }
 }
 
-impl Drop for Subscription {
+impl Drop for Member {
     fn drop(&mut self) {
         self.receiver = None;
-        self.bus.release(&self.conversation);
-    }
-}
-
-impl std::fmt::Debug for Subscription {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Subscription")
-            .field("conversation", &self.conversation)
-            .field("last_delivered", &self.last_delivered)
-            .finish()
+        self.fanout.release(&self.conversation);
     }
 }

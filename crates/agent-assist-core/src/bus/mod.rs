@@ -17,23 +17,28 @@
 //!   that offset, then the live ones, in order, with no gap and no duplicate; [`Recovery`] says
 //!   whether the kept history reached back to `since`.
 //! - **Fan-out.** A process subscribes to a conversation once, whatever its number of
-//!   subscribers, and parses each event once; subscribers share it through [`fanout`].
+//!   subscribers, and parses each event once; subscribers share it through the fan-out.
 
 mod fanout;
-mod memory_store;
+mod key_value;
+mod memory;
 mod redis_store;
+mod subscription;
 
 use std::sync::Arc;
 
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
-pub use fanout::Subscription;
+pub use key_value::KeyValueStore;
+pub use subscription::Subscription;
 
 use crate::config::BusConfig;
 use crate::conversation::ConversationName;
 use crate::event::{BusEvent, MalformedBusEvent, PendingEvent};
 use fanout::Fanout;
-use memory_store::MemoryStore;
+use key_value::MemoryValues;
+use memory::MemoryStore;
 use redis_store::RedisStore;
 
 /// What happened to a published event.
@@ -91,28 +96,46 @@ struct Inner {
 }
 
 enum Store {
-    Memory(MemoryStore),
+    Memory {
+        events: MemoryStore,
+        values: Arc<MemoryValues>,
+    },
     Redis(RedisStore),
 }
 
 impl ConversationBus {
     /// Redis when `config.redis_url` is set, memory otherwise. Never waits for Redis: a service
-    /// starts while Redis is down and answers 503 until it is back.
-    pub fn connect(config: BusConfig) -> Result<Self, BusError> {
-        let fanout = Arc::new(Fanout::default());
-        let store = match config.redis_url.clone() {
-            Some(url) => Store::Redis(RedisStore::open(&url, config, fanout.clone())?),
-            None => Store::Memory(MemoryStore::new(config)),
+    /// starts while Redis is down and answers 503 until it is back. The Redis listener (the
+    /// bus's one background task) stops when `shutdown` fires.
+    pub fn connect(config: BusConfig, shutdown: CancellationToken) -> Result<Self, BusError> {
+        let inner = match config.redis_url.clone() {
+            Some(url) => {
+                let (idle, idle_conversations) = tokio::sync::mpsc::unbounded_channel();
+                let fanout = Arc::new(Fanout::new(Some(idle)));
+                let store =
+                    RedisStore::open(&url, config, fanout.clone(), idle_conversations, shutdown)?;
+                Inner {
+                    store: Store::Redis(store),
+                    fanout,
+                }
+            }
+            None => Inner {
+                store: Store::Memory {
+                    events: MemoryStore::new(config),
+                    values: Arc::default(),
+                },
+                fanout: Arc::new(Fanout::new(None)),
+            },
         };
         Ok(Self {
-            inner: Arc::new(Inner { store, fanout }),
+            inner: Arc::new(inner),
         })
     }
 
     /// `"redis"` or `"memory"`, for logs and readiness.
     pub fn kind(&self) -> &'static str {
         match self.inner.store {
-            Store::Memory(_) => "memory",
+            Store::Memory { .. } => "memory",
             Store::Redis(_) => "redis",
         }
     }
@@ -120,7 +143,7 @@ impl ConversationBus {
     /// Stores and publishes an event; see the module docs for the guarantees.
     pub async fn publish(&self, event: &PendingEvent) -> Result<PublishOutcome, BusError> {
         match &self.inner.store {
-            Store::Memory(store) => Ok(store.publish(event, &self.inner.fanout)),
+            Store::Memory { events, .. } => Ok(events.publish(event, &self.inner.fanout)),
             Store::Redis(store) => store.publish(event).await,
         }
     }
@@ -132,7 +155,7 @@ impl ConversationBus {
         since: Option<u64>,
     ) -> Result<History, BusError> {
         match &self.inner.store {
-            Store::Memory(store) => Ok(store.history(conversation, since)),
+            Store::Memory { events, .. } => Ok(events.history(conversation, since)),
             Store::Redis(store) => store.history(conversation, since).await,
         }
     }
@@ -145,19 +168,24 @@ impl ConversationBus {
     ) -> Result<Subscription, BusError> {
         // Attach to the local fan-out before reading history: whatever is published after the
         // history read is then already on its way to this subscription.
-        let receiver = self.inner.fanout.attach(&conversation);
-        let subscription = Subscription::new(self.clone(), conversation.clone(), receiver);
+        let member = self.inner.fanout.attach(&conversation);
         if let Store::Redis(store) = &self.inner.store {
             store.listen(&conversation).await?;
         }
         let history = self.history(&conversation, since).await?;
-        Ok(subscription.start(since, history))
+        Ok(Subscription::new(
+            self.clone(),
+            conversation,
+            member,
+            since,
+            history,
+        ))
     }
 
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), BusError> {
         match &self.inner.store {
-            Store::Memory(_) => Ok(()),
+            Store::Memory { .. } => Ok(()),
             Store::Redis(store) => store.ping().await,
         }
     }
@@ -167,45 +195,13 @@ impl ConversationBus {
         self.inner.fanout.len()
     }
 
-    /// Called when a subscription ends: stop listening once nobody here needs the conversation.
-    fn release(&self, conversation: &ConversationName) {
-        match &self.inner.store {
-            Store::Memory(_) => {
-                self.inner.fanout.remove_if_unused(conversation);
-            }
-            Store::Redis(store) => store.release(conversation),
-        }
-    }
-
-    /// A key-value entry with an expiry, in the same store (integration keys).
-    pub async fn put_value(
-        &self,
-        key: &str,
-        value: &str,
-        ttl: std::time::Duration,
-    ) -> Result<(), BusError> {
-        match &self.inner.store {
-            Store::Memory(store) => {
-                store.put_value(key, value, ttl);
-                Ok(())
-            }
-            Store::Redis(store) => store.put_value(key, value, ttl).await,
-        }
-    }
-
-    pub async fn get_value(&self, key: &str) -> Result<Option<String>, BusError> {
-        match &self.inner.store {
-            Store::Memory(store) => Ok(store.get_value(key)),
-            Store::Redis(store) => store.get_value(key).await,
-        }
-    }
-
-    /// Removes an entry; `true` when it existed.
-    pub async fn delete_value(&self, key: &str) -> Result<bool, BusError> {
-        match &self.inner.store {
-            Store::Memory(store) => Ok(store.delete_value(key)),
-            Store::Redis(store) => store.delete_value(key).await,
-        }
+    /// Expiring entries under `namespace`, in the same store (integration keys).
+    pub fn key_value_store(&self, namespace: &'static str) -> KeyValueStore {
+        let backend = match &self.inner.store {
+            Store::Memory { values, .. } => key_value::Backend::Memory(values.clone()),
+            Store::Redis(store) => key_value::Backend::Redis(store.commands().clone()),
+        };
+        KeyValueStore::new(namespace, backend)
     }
 }
 

@@ -1,4 +1,4 @@
-//! The in-memory store: the bus for local mode and unit tests, in one process.
+//! The in-memory store: the bus for local mode and tests, in one process.
 //!
 //! It keeps the same semantics as the Redis store (offsets, bounded history with expiry,
 //! redelivery window) under one lock, which also orders dispatch to the local fan-out.
@@ -28,7 +28,6 @@ pub(crate) struct MemoryStore {
 struct State {
     conversations: HashMap<ConversationName, Conversation>,
     accepted: HashMap<(EventType, String), Instant>,
-    values: HashMap<String, (String, Instant)>,
     writes: u64,
 }
 
@@ -136,32 +135,6 @@ impl MemoryStore {
             complete,
         }
     }
-
-    pub(crate) fn put_value(&self, key: &str, value: &str, ttl: Duration) {
-        let now = Instant::now();
-        let mut state = self.state.lock().expect("memory store lock");
-        state.sweep(now);
-        state
-            .values
-            .insert(key.to_owned(), (value.to_owned(), now + ttl));
-    }
-
-    pub(crate) fn get_value(&self, key: &str) -> Option<String> {
-        let state = self.state.lock().expect("memory store lock");
-        state
-            .values
-            .get(key)
-            .filter(|(_, expires)| *expires > Instant::now())
-            .map(|(value, _)| value.clone())
-    }
-
-    pub(crate) fn delete_value(&self, key: &str) -> bool {
-        let mut state = self.state.lock().expect("memory store lock");
-        state
-            .values
-            .remove(key)
-            .is_some_and(|(_, expires)| expires > Instant::now())
-    }
 }
 
 impl State {
@@ -171,7 +144,6 @@ impl State {
             return;
         }
         self.accepted.retain(|_, until| *until > now);
-        self.values.retain(|_, (_, until)| *until > now);
         // An expired conversation keeps its last offset (a few bytes) only while it has events;
         // dropping it entirely is safe because new generations start from the clock.
         self.conversations.retain(|_, c| c.expires > now);

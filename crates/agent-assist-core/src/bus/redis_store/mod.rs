@@ -1,0 +1,113 @@
+//! The Redis store: what connects the interceptor to every connector instance in production.
+//!
+//! - [`keys`]: the key layout.
+//! - [`scripts`]: the atomic publish and history scripts.
+//! - [`connection`]: the client and the command connection (with timeouts).
+//! - [`listener`]: the one Pub/Sub connection per process that feeds the local fan-out.
+
+mod connection;
+pub(crate) mod keys;
+mod listener;
+mod scripts;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use connection::Commands;
+use listener::{Inbox, ListenRequest, Listener};
+use scripts::Scripts;
+
+use super::fanout::Fanout;
+use super::{BusError, History, PublishOutcome};
+use crate::config::BusConfig;
+use crate::conversation::ConversationName;
+use crate::event::PendingEvent;
+
+pub(crate) struct RedisStore {
+    commands: Commands,
+    scripts: Scripts,
+    config: BusConfig,
+    listen: mpsc::UnboundedSender<ListenRequest>,
+}
+
+impl RedisStore {
+    /// Connects lazily and starts the listener, which stops when `shutdown` fires. `idle` is
+    /// the fan-out's channel of conversations nobody here wants any more.
+    pub(crate) fn open(
+        url: &str,
+        config: BusConfig,
+        fanout: Arc<Fanout>,
+        idle: mpsc::UnboundedReceiver<ConversationName>,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BusError> {
+        let client = connection::client(url, &config)?;
+        let commands = Commands::open(client.clone(), config.redis_timeout)?;
+        let scripts = Scripts::new();
+        let (listen, requests) = mpsc::unbounded_channel();
+        let listener = Listener {
+            client,
+            commands: commands.clone(),
+            scripts: scripts.clone(),
+            fanout,
+            timeout: config.redis_timeout,
+            waiting: Vec::new(),
+        };
+        tokio::spawn(listener.run(Inbox {
+            listen: requests,
+            idle,
+            shutdown,
+        }));
+        Ok(Self {
+            commands,
+            scripts,
+            config,
+            listen,
+        })
+    }
+
+    pub(crate) fn commands(&self) -> &Commands {
+        &self.commands
+    }
+
+    pub(crate) async fn publish(&self, event: &PendingEvent) -> Result<PublishOutcome, BusError> {
+        self.scripts
+            .publish(&self.commands, &self.config, event)
+            .await
+    }
+
+    pub(crate) async fn history(
+        &self,
+        conversation: &ConversationName,
+        since: Option<u64>,
+    ) -> Result<History, BusError> {
+        self.scripts
+            .history(&self.commands, conversation, since)
+            .await
+    }
+
+    /// Returns once this process receives the conversation's live events.
+    pub(crate) async fn listen(&self, conversation: &ConversationName) -> Result<(), BusError> {
+        let (done, subscribed) = oneshot::channel();
+        self.listen
+            .send((conversation.clone(), done))
+            .map_err(|_| BusError::ListenerStopped)?;
+        // Twice the command timeout: a (re)connection plus the SUBSCRIBE itself.
+        let wait = self.config.redis_timeout * 2;
+        match tokio::time::timeout(wait, subscribed).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(BusError::ListenerStopped),
+            Err(_) => Err(BusError::Timeout(wait)),
+        }
+    }
+
+    pub(crate) async fn ping(&self) -> Result<(), BusError> {
+        let mut connection = self.commands.connection();
+        let _: String = self
+            .commands
+            .timed(redis::cmd("PING").query_async(&mut connection))
+            .await?;
+        Ok(())
+    }
+}

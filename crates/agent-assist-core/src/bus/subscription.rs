@@ -1,0 +1,126 @@
+//! One subscriber's stream of a conversation: replayed history stitched to live events.
+//!
+//! Each subscription keeps its own last delivered offset, which is how replayed history and
+//! live events are joined without a gap or a duplicate, and how a subscriber that fell behind
+//! the fan-out's small buffer catches up from history instead of skipping events.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::fanout::Member;
+use super::{ConversationBus, History, Recovery};
+use crate::conversation::ConversationName;
+use crate::event::BusEvent;
+
+/// One subscriber's stream of a conversation's events. Dropping it releases the conversation.
+pub struct Subscription {
+    bus: ConversationBus,
+    conversation: ConversationName,
+    member: Member,
+    /// History to deliver before live events.
+    replay: VecDeque<Arc<BusEvent>>,
+    last_delivered: u64,
+    recovery: Recovery,
+}
+
+impl Subscription {
+    /// A subscription starting where `history` (read after `member` attached) ends, or at
+    /// `since` when given.
+    pub(super) fn new(
+        bus: ConversationBus,
+        conversation: ConversationName,
+        member: Member,
+        since: Option<u64>,
+        history: History,
+    ) -> Self {
+        Self {
+            bus,
+            conversation,
+            member,
+            recovery: Recovery {
+                recovered: since.is_none() || history.complete,
+                offset: history.latest,
+            },
+            last_delivered: match since {
+                Some(since) => since.min(history.latest),
+                None => history.latest,
+            },
+            replay: history.events.into(),
+        }
+    }
+
+    pub fn conversation(&self) -> &ConversationName {
+        &self.conversation
+    }
+
+    /// Whether the history reached back to `since`, and the latest offset at the start.
+    pub fn recovery(&self) -> Recovery {
+        self.recovery
+    }
+
+    /// The next event, oldest first: replayed history, then live events. A subscriber that
+    /// falls more than the fan-out's buffer behind is caught up from history. `None` when the
+    /// bus is gone, or when the subscriber fell so far behind that history no longer covers the
+    /// gap: the stream ends rather than silently skipping events, and the consumer (a socket)
+    /// is expected to re-subscribe with `since`, which reports `recovered: false`.
+    pub async fn next(&mut self) -> Option<Arc<BusEvent>> {
+        loop {
+            if let Some(event) = self.replay.pop_front() {
+                if event.offset > self.last_delivered {
+                    self.last_delivered = event.offset;
+                    return Some(event);
+                }
+                continue;
+            }
+            match self.member.recv().await {
+                Ok(event) if event.offset > self.last_delivered => {
+                    self.last_delivered = event.offset;
+                    return Some(event);
+                }
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                    tracing::warn!(conversation = %self.conversation, skipped, "subscriber fell behind, catching up from history");
+                    // Boxed: this rare path's Redis call would otherwise grow every waiting
+                    // `next()` future (one per joined socket) by about a kilobyte.
+                    if !Box::pin(self.catch_up()).await {
+                        return None;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    /// Refills the replay queue from history; `false` when events were lost for good.
+    async fn catch_up(&mut self) -> bool {
+        match self
+            .bus
+            .history(&self.conversation, Some(self.last_delivered))
+            .await
+        {
+            Ok(history) if history.complete => {
+                self.replay = history.events.into();
+                true
+            }
+            Ok(_) => {
+                tracing::warn!(conversation = %self.conversation, since = self.last_delivered, "subscriber fell behind further than history reaches, ending its stream");
+                false
+            }
+            Err(e) => {
+                tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history, ending the stream");
+                false
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("conversation", &self.conversation)
+            .field("last_delivered", &self.last_delivered)
+            .finish()
+    }
+}
