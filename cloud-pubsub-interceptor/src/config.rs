@@ -1,6 +1,6 @@
 //! The interceptor's settings, read once at start-up.
 
-use agent_assist_core::config::{self as env, BusConfig, ConfigError};
+use agent_assist_core::config::{BusConfig, ConfigError, DefaultBus, Settings};
 
 /// Largest push body accepted (`MAX_PUSH_BODY_BYTES`, default 16 MiB). Pub/Sub messages are at
 /// most 10 MiB, which base64 and the envelope grow to about 13.4 MiB.
@@ -12,25 +12,47 @@ pub struct InterceptorConfig {
     pub port: u16,
     /// `MAX_PUSH_BODY_BYTES`: larger bodies get 413.
     pub max_push_body_bytes: usize,
+    /// `GCP_PROJECT_ID`, optional: formats the Cloud Trace id of request logs.
+    pub project_id: Option<String>,
     /// Redis (`REDIS_URL`, or `REDISHOST`/`REDISPORT`, default `localhost:6379`) and history
     /// settings; see [`BusConfig`].
     pub bus: BusConfig,
 }
 
 impl InterceptorConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let max_push_body_bytes: usize =
-            env::parsed_or("MAX_PUSH_BODY_BYTES", DEFAULT_MAX_PUSH_BODY_BYTES)?;
-        if max_push_body_bytes < 10 * 1024 * 1024 {
-            return Err(ConfigError::new(
-                "MAX_PUSH_BODY_BYTES",
-                "must be at least 10 MiB (10485760), Pub/Sub's largest message",
-            ));
-        }
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         Ok(Self {
-            port: env::port()?,
-            max_push_body_bytes,
-            bus: BusConfig::from_env(Some("redis://localhost:6379"))?,
+            port: settings.port()?,
+            max_push_body_bytes: settings.at_least(
+                "MAX_PUSH_BODY_BYTES",
+                DEFAULT_MAX_PUSH_BODY_BYTES,
+                10 * 1024 * 1024,
+            )?,
+            project_id: settings.get("GCP_PROJECT_ID"),
+            bus: BusConfig::from_settings(settings, DefaultBus::LocalRedis)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_limits() {
+        let config = InterceptorConfig::from_settings(&Settings::default()).unwrap();
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.max_push_body_bytes, DEFAULT_MAX_PUSH_BODY_BYTES);
+        assert_eq!(config.project_id, None);
+        assert_eq!(
+            config.bus.redis_url.as_deref(),
+            Some("redis://localhost:6379")
+        );
+        let err = InterceptorConfig::from_settings(&Settings::from_pairs([(
+            "MAX_PUSH_BODY_BYTES",
+            "1000",
+        )]))
+        .unwrap_err();
+        assert_eq!(err.variable, "MAX_PUSH_BODY_BYTES");
     }
 }

@@ -1,13 +1,10 @@
-//! The interceptor as a library: the binary, the connector's local mode and the tests all run
-//! this router.
+//! The interceptor as a library: the binary and the tests run this service.
 //!
-//! - [`push`]: turning a Pub/Sub push envelope into a conversation event.
-//! - [`app`]: the four push endpoints (one handler, parameterised by event type), status,
-//!   readiness and metrics.
 //! - [`config`]: settings, read once at start.
-//! - [`metrics`]: what operators graph.
+//! - [`app`]: the service, built from its configuration and run until shutdown.
+//!
+//! What it does with a push (envelope to event to bus) is the intake's
+//! ([`agent_assist_intake`]), shared with the connector's local mode.
 
 pub mod app;
 pub mod config;
-pub mod metrics;
-pub mod push;

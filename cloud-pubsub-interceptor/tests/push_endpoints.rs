@@ -1,66 +1,24 @@
 //! The interceptor's real router over real HTTP, against a real `redis-server`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use agent_assist_core::config::BusConfig;
 use agent_assist_core::{ConversationBus, ConversationName, EventType};
+use agent_assist_intake::Outcome;
+use agent_assist_test_support::{PushEnvelope, RedisServer, TestInterceptor};
 use base64::Engine;
-use cloud_pubsub_interceptor::app::{router, InterceptorState};
-use cloud_pubsub_interceptor::metrics::Outcome;
-use redis_test_server::RedisServer;
 use serde_json::{json, Value};
 
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-struct Interceptor {
-    base: String,
-    state: Arc<InterceptorState>,
-    http: reqwest::Client,
-}
-
-impl Interceptor {
-    async fn start(redis: &RedisServer) -> Self {
-        let bus = ConversationBus::connect(BusConfig::with_redis(Some(redis.url()))).unwrap();
-        let state = Arc::new(InterceptorState::new(bus));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(state.clone(), MAX_BODY);
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self {
-            base,
-            state,
-            http: reqwest::Client::new(),
-        }
+/// A push of `data` as Pub/Sub sends it, with a message id and a publish time.
+fn push_body(data: &str, message_id: &str, attributes: &[(&str, &str)]) -> String {
+    let mut envelope = PushEnvelope::new(data)
+        .message_id(message_id)
+        .publish_time("2026-11-23T13:00:00.123Z");
+    for (name, value) in attributes {
+        envelope = envelope.attribute(*name, *value);
     }
-
-    async fn post(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, String) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    }
-}
-
-fn push_body(data: &str, message_id: &str, attributes: Value) -> String {
-    json!({
-        "message": {
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "messageId": message_id,
-            "message_id": message_id,
-            "publishTime": "2026-11-23T13:00:00.123Z",
-            "publish_time": "2026-11-23T13:00:00.123Z",
-            "attributes": attributes,
-        },
-        "subscription": "projects/p/subscriptions/s",
-    })
-    .to_string()
+    envelope.to_body()
 }
 
 fn dialogflow_event(conversation: &str) -> String {
@@ -82,7 +40,7 @@ async fn kept(bus: &ConversationBus, conversation: &str) -> Vec<Value> {
 #[tokio::test]
 async fn each_endpoint_publishes_the_event_field_by_field() {
     let redis = RedisServer::start();
-    let interceptor = Interceptor::start(&redis).await;
+    let interceptor = TestInterceptor::on(&redis).await;
     let conversation = "projects/p/locations/global/conversations/fields";
     let data = dialogflow_event(conversation);
     let before = chrono::Utc::now().timestamp();
@@ -90,12 +48,15 @@ async fn each_endpoint_publishes_the_event_field_by_field() {
         let body = push_body(
             &data,
             &format!("m-{i}"),
-            json!({"participant_role": "END_USER", "message_id": "transcript-7"}),
+            &[
+                ("participant_role", "END_USER"),
+                ("message_id", "transcript-7"),
+            ],
         );
         let (status, text) = interceptor.post(&event_type.route(), body).await;
         assert_eq!(status, 204, "{event_type}: {text}");
     }
-    let events = kept(&interceptor.state.bus, "projects/p/conversations/fields").await;
+    let events = kept(interceptor.bus(), "projects/p/conversations/fields").await;
     assert_eq!(events.len(), 4);
     let first_offset = events[0]["offset"].as_u64().unwrap();
     for (i, (event, event_type)) in events.iter().zip(EventType::ALL).enumerate() {
@@ -138,8 +99,8 @@ async fn each_endpoint_publishes_the_event_field_by_field() {
     }
     assert_eq!(
         interceptor
-            .state
-            .metrics
+            .intake()
+            .metrics()
             .pushes(EventType::NewMessageEvent, Outcome::Accepted),
         1
     );
@@ -148,7 +109,7 @@ async fn each_endpoint_publishes_the_event_field_by_field() {
 #[tokio::test]
 async fn malformed_pushes_get_400_with_a_reason_and_are_counted() {
     let redis = RedisServer::start();
-    let interceptor = Interceptor::start(&redis).await;
+    let interceptor = TestInterceptor::on(&redis).await;
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let cases = [
         ("not json".to_owned(), "not a JSON push envelope"),
@@ -175,15 +136,15 @@ async fn malformed_pushes_get_400_with_a_reason_and_are_counted() {
     }
     assert_eq!(
         interceptor
-            .state
-            .metrics
+            .intake()
+            .metrics()
             .pushes(EventType::NewMessageEvent, Outcome::Malformed),
         cases.len() as u64
     );
     // Unknown paths and methods are not push endpoints.
     let (status, _) = interceptor.post("/no-such-event", "{}").await;
     assert_eq!(status, 404);
-    let response = reqwest::get(format!("{}/new-message-event", interceptor.base))
+    let response = reqwest::get(interceptor.url("/new-message-event"))
         .await
         .unwrap();
     assert_eq!(response.status(), 405);
@@ -192,7 +153,7 @@ async fn malformed_pushes_get_400_with_a_reason_and_are_counted() {
 #[tokio::test]
 async fn oversized_bodies_get_413_and_10_mib_messages_fit() {
     let redis = RedisServer::start();
-    let interceptor = Interceptor::start(&redis).await;
+    let interceptor = TestInterceptor::on(&redis).await;
     let (status, _) = interceptor
         .post("/new-message-event", vec![b' '; MAX_BODY + 1])
         .await;
@@ -202,7 +163,7 @@ async fn oversized_bodies_get_413_and_10_mib_messages_fit() {
     let data =
         json!({"conversation": "projects/p/conversations/big", "filler": filler}).to_string();
     let (status, text) = interceptor
-        .post("/new-message-event", push_body(&data, "big-1", json!({})))
+        .post("/new-message-event", push_body(&data, "big-1", &[]))
         .await;
     assert_eq!(status, 204, "{text}");
 }
@@ -210,27 +171,24 @@ async fn oversized_bodies_get_413_and_10_mib_messages_fit() {
 #[tokio::test]
 async fn redeliveries_are_acknowledged_and_published_once() {
     let redis = RedisServer::start();
-    let interceptor = Interceptor::start(&redis).await;
+    let interceptor = TestInterceptor::on(&redis).await;
     let data = dialogflow_event("projects/p/conversations/redelivered");
     for _ in 0..3 {
         let (status, _) = interceptor
             .post(
                 "/human-agent-assistant-event",
-                push_body(&data, "same-id", json!({})),
+                push_body(&data, "same-id", &[]),
             )
             .await;
         assert_eq!(status, 204);
     }
     assert_eq!(
-        kept(
-            &interceptor.state.bus,
-            "projects/p/conversations/redelivered"
-        )
-        .await
-        .len(),
+        kept(interceptor.bus(), "projects/p/conversations/redelivered")
+            .await
+            .len(),
         1
     );
-    let metrics = &interceptor.state.metrics;
+    let metrics = interceptor.intake().metrics();
     assert_eq!(
         metrics.pushes(EventType::HumanAgentAssistantEvent, Outcome::Accepted),
         1
@@ -239,7 +197,7 @@ async fn redeliveries_are_acknowledged_and_published_once() {
         metrics.pushes(EventType::HumanAgentAssistantEvent, Outcome::Duplicate),
         2
     );
-    let text = reqwest::get(format!("{}/metrics", interceptor.base))
+    let text = reqwest::get(interceptor.url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -256,30 +214,24 @@ async fn redeliveries_are_acknowledged_and_published_once() {
 #[tokio::test]
 async fn redis_down_means_503_and_redelivery_after_restart_loses_nothing() {
     let mut redis = RedisServer::start();
-    let interceptor = Interceptor::start(&redis).await;
+    let interceptor = TestInterceptor::on(&redis).await;
     let conversation = "projects/p/conversations/outage";
     let data = dialogflow_event(conversation);
     let (status, _) = interceptor
-        .post("/new-message-event", push_body(&data, "before", json!({})))
+        .post("/new-message-event", push_body(&data, "before", &[]))
         .await;
     assert_eq!(status, 204);
-    let ready = reqwest::get(format!("{}/ready", interceptor.base))
-        .await
-        .unwrap();
+    let ready = reqwest::get(interceptor.url("/ready")).await.unwrap();
     assert_eq!(ready.status(), 200);
 
     redis.stop();
     let (status, text) = interceptor
-        .post("/new-message-event", push_body(&data, "during", json!({})))
+        .post("/new-message-event", push_body(&data, "during", &[]))
         .await;
     assert_eq!(status, 503, "{text}");
-    let ready = reqwest::get(format!("{}/ready", interceptor.base))
-        .await
-        .unwrap();
+    let ready = reqwest::get(interceptor.url("/ready")).await.unwrap();
     assert_eq!(ready.status(), 503);
-    let status = reqwest::get(format!("{}/status", interceptor.base))
-        .await
-        .unwrap();
+    let status = reqwest::get(interceptor.url("/status")).await.unwrap();
     assert_eq!(status.status(), 200, "/status does not depend on Redis");
 
     redis.restart();
@@ -287,7 +239,7 @@ async fn redis_down_means_503_and_redelivery_after_restart_loses_nothing() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (status, _) = interceptor
-            .post("/new-message-event", push_body(&data, "during", json!({})))
+            .post("/new-message-event", push_body(&data, "during", &[]))
             .await;
         if status == 204 {
             break;
@@ -298,7 +250,7 @@ async fn redis_down_means_503_and_redelivery_after_restart_loses_nothing() {
             "Redis did not come back"
         );
     }
-    let events = kept(&interceptor.state.bus, conversation).await;
+    let events = kept(interceptor.bus(), conversation).await;
     let ids: Vec<&str> = events
         .iter()
         .map(|e| e["message_id"].as_str().unwrap())

@@ -1,6 +1,11 @@
-//! The connector's shared state and router.
+//! The connector service: built from its configuration, then run on a listener until a
+//! shutdown token fires.
+//!
+//! Each feature gets only the state it needs (registration, integration keys, the proxy, live
+//! events) and returns its own router; this module composes them and owns the shared layers
+//! (CORS, request logs, Socket.IO).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use agent_assist_core::ConversationBus;
 use anyhow::Context;
@@ -11,128 +16,163 @@ use axum::Router;
 use socketioxide::SocketIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::Authenticators;
-use crate::config::{ConnectorConfig, CorsOrigins};
-use crate::dialogflow_proxy::DialogflowProxy;
+use crate::config::{ConnectorConfig, JwtSecret};
+use crate::cors::cors_layer;
+use crate::dialogflow_proxy::{DialogflowProxy, ProxyState};
+use crate::integration_keys::IntegrationKeysState;
 use crate::jwt::JwtKeys;
+use crate::live::LiveState;
 use crate::metrics::ConnectorMetrics;
+use crate::registration::RegistrationState;
 
-/// Everything a request handler may need, shared by all of them.
-pub struct AppState {
-    pub config: ConnectorConfig,
-    pub jwt: JwtKeys,
-    pub bus: ConversationBus,
-    pub auth: Authenticators,
-    pub proxy: DialogflowProxy,
-    pub metrics: ConnectorMetrics,
-    /// The Socket.IO handle, set when the router is built (to close sockets on shutdown).
-    pub io: OnceLock<SocketIo>,
+/// A built connector, ready to serve.
+pub struct Connector {
+    config: ConnectorConfig,
+    jwt: Arc<JwtKeys>,
+    bus: ConversationBus,
+    metrics: Arc<ConnectorMetrics>,
+    io: SocketIo,
+    router: Router,
 }
 
-impl AppState {
-    pub fn new(config: ConnectorConfig) -> anyhow::Result<Self> {
-        let jwt = JwtKeys::from_secret_file(
-            &config.jwt_secret_path,
-            config.project_id.clone(),
-            config.jwt_lifetime,
-        )?;
-        Self::with_jwt(config, jwt)
-    }
+/// What `/ready` and `/metrics` read.
+#[derive(Clone)]
+struct Operations {
+    bus: ConversationBus,
+    metrics: Arc<ConnectorMetrics>,
+}
 
-    /// With keys made elsewhere (local mode generates its secret in memory).
-    pub fn with_jwt(config: ConnectorConfig, jwt: JwtKeys) -> anyhow::Result<Self> {
-        let bus = ConversationBus::connect(config.bus.clone()).context("conversation bus")?;
+impl Connector {
+    /// Reads the signing secret, connects the bus (lazily: Redis may be down at start), builds
+    /// the providers and the router. Background work (the bus listener, the token-expiry
+    /// watcher) stops when `shutdown` fires.
+    pub fn build(config: ConnectorConfig, shutdown: &CancellationToken) -> anyhow::Result<Self> {
+        let jwt = Arc::new(match &config.jwt_secret {
+            JwtSecret::File(path) => {
+                JwtKeys::from_secret_file(path, config.project_id.clone(), config.jwt_lifetime)?
+            }
+            JwtSecret::Generated => {
+                let secret: [u8; 32] = rand::random();
+                JwtKeys::new(&secret, config.project_id.clone(), config.jwt_lifetime)
+            }
+        });
+        let bus = ConversationBus::connect(config.bus.clone(), shutdown.clone())
+            .context("conversation bus")?;
+        let metrics = Arc::new(ConnectorMetrics::default());
+        let (socket_io, io) = crate::live::layer(
+            LiveState {
+                jwt: jwt.clone(),
+                bus: bus.clone(),
+                metrics: metrics.clone(),
+            },
+            shutdown,
+        );
+        let mut router = Router::new()
+            .route("/status", get(status))
+            .route("/ready", get(ready))
+            .route("/metrics", get(render_metrics))
+            .with_state(Operations {
+                bus: bus.clone(),
+                metrics: metrics.clone(),
+            })
+            .merge(crate::registration::routes(RegistrationState {
+                auth: Arc::new(Authenticators::new(&config.auth)?),
+                jwt: jwt.clone(),
+                metrics: metrics.clone(),
+            }))
+            .merge(crate::integration_keys::routes(IntegrationKeysState {
+                keys: bus.key_value_store(crate::integration_keys::NAMESPACE),
+                ttl: config.integration_key_ttl,
+                jwt: jwt.clone(),
+            }))
+            .merge(crate::dialogflow_proxy::routes(ProxyState {
+                proxy: Arc::new(DialogflowProxy::new(&config.proxy)?),
+                jwt: jwt.clone(),
+                metrics: metrics.clone(),
+            }));
+        if config.local_mode {
+            router = router.merge(crate::local_mode::routes(&bus));
+        }
+        let router = router
+            .layer(socket_io)
+            .layer(axum::middleware::map_request(detach_request_head))
+            .layer(cors_layer(&config.cors_allowed_origins))
+            .layer(agent_assist_core::telemetry::http_trace_layer(Some(
+                config.project_id.clone(),
+            )));
         Ok(Self {
+            config,
             jwt,
             bus,
-            auth: Authenticators::new(&config.auth)?,
-            proxy: DialogflowProxy::new(&config.proxy)?,
-            metrics: ConnectorMetrics::default(),
-            io: OnceLock::new(),
-            config,
+            metrics,
+            io,
+            router,
         })
     }
-}
 
-/// The whole HTTP surface, Socket.IO included.
-pub fn router(state: Arc<AppState>) -> Router {
-    let cors = cors_layer(&state.config.cors_allowed_origins);
-    let (socket_io, io) = crate::live::layer(state.clone());
-    let _ = state.io.set(io);
-    let project = state.config.project_id.clone();
-    let mut router = Router::new()
-        .route("/status", get(status))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .merge(crate::registration::routes())
-        .merge(crate::integration_keys::routes())
-        .merge(crate::dialogflow_proxy::routes())
-        .with_state(state.clone());
-    if state.config.local_mode {
-        router = router.merge(crate::local_mode::routes(&state));
+    /// The keys tokens are issued and checked with (tests mint tokens with them).
+    pub fn jwt(&self) -> &Arc<JwtKeys> {
+        &self.jwt
     }
-    router
-        .layer(socket_io)
-        .layer(axum::middleware::map_request(detach_request_head))
-        .layer(cors)
-        .layer(agent_assist_core::telemetry::http_trace_layer(Some(
-            project,
-        )))
+
+    pub fn bus(&self) -> &ConversationBus {
+        &self.bus
+    }
+
+    pub fn metrics(&self) -> &Arc<ConnectorMetrics> {
+        &self.metrics
+    }
+
+    pub fn config(&self) -> &ConnectorConfig {
+        &self.config
+    }
+
+    /// The whole HTTP surface, Socket.IO included.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled, then closes every socket (clients reconnect to
+    /// another instance and recover with `since`) and drains HTTP requests.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
+        tracing::info!(
+            bus = self.bus.kind(),
+            redis = self.config.bus.redacted_redis_url().unwrap_or_default(),
+            address = %listener.local_addr()?,
+            "ui-connector listening"
+        );
+        let io = self.io;
+        let close_sockets = {
+            let shutdown = shutdown.clone();
+            async move {
+                shutdown.cancelled().await;
+                io.close().await;
+            }
+        };
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(close_sockets);
+        agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
+        Ok(())
+    }
 }
 
 async fn status() -> &'static str {
     "Hello, cross-origin-world!"
 }
 
-async fn ready(State(state): State<Arc<AppState>>) -> Response {
-    agent_assist_core::health::readiness(&state.bus).await
+async fn ready(State(operations): State<Operations>) -> Response {
+    agent_assist_core::health::readiness(&operations.bus).await
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    state.metrics.render(state.bus.subscribed_conversations())
-}
-
-pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
-    let layer = CorsLayer::new()
-        .allow_methods(tower_http::cors::Any)
-        .allow_headers(tower_http::cors::Any);
-    match origins {
-        CorsOrigins::Any => layer.allow_origin(AllowOrigin::any()),
-        CorsOrigins::List(list) => layer.allow_origin(AllowOrigin::list(
-            list.iter().filter_map(|o| o.parse().ok()),
-        )),
-    }
-}
-
-/// Serves until `shutdown` is cancelled, then closes every socket (clients reconnect to
-/// another instance and recover with `since`) and drains HTTP requests.
-pub async fn serve(
-    state: Arc<AppState>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
-    tracing::info!(
-        bus = state.bus.kind(),
-        redis = state.config.bus.redacted_redis_url().unwrap_or_default(),
-        "bus configured"
-    );
-    let app = router(state.clone());
-    tracing::info!(address = %listener.local_addr()?, "ui-connector listening");
-    let close_sockets = {
-        let shutdown = shutdown.clone();
-        let state = state.clone();
-        async move {
-            shutdown.cancelled().await;
-            if let Some(io) = state.io.get() {
-                io.close().await;
-            }
-        }
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(close_sockets);
-    agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
-    Ok(())
+async fn render_metrics(State(operations): State<Operations>) -> Response {
+    operations
+        .metrics
+        .render(operations.bus.subscribed_conversations())
 }
 
 /// Copies the URI, headers and `OriginalUri` of Socket.IO requests. hyper parses them as slices

@@ -8,8 +8,10 @@
 //! Unlike the Python service, entries expire (`INTEGRATION_KEY_TTL_SECONDS`, default 24 h).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{Query, State};
+use agent_assist_core::KeyValueStore;
+use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -17,11 +19,24 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::app::AppState;
-use crate::jwt::Authorized;
+use crate::jwt::{Authorized, JwtKeys};
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/conversation-name", get(lookup).post(store).delete(remove))
+/// The namespace of integration keys in the bus's key-value store.
+pub const NAMESPACE: &str = "integration-key";
+
+/// What `/conversation-name` needs.
+#[derive(Clone, FromRef)]
+pub struct IntegrationKeysState {
+    pub keys: KeyValueStore,
+    /// `INTEGRATION_KEY_TTL_SECONDS`.
+    pub ttl: Duration,
+    pub jwt: Arc<JwtKeys>,
+}
+
+pub fn routes(state: IntegrationKeysState) -> Router {
+    Router::new()
+        .route("/conversation-name", get(lookup).post(store).delete(remove))
+        .with_state(state)
 }
 
 #[derive(Deserialize)]
@@ -57,11 +72,9 @@ impl IntoResponse for KeyError {
     }
 }
 
+/// Keys are stored as their SHA-256 hex digest.
 fn storage_key(integration_key: &str) -> String {
-    format!(
-        "integration-key:{}",
-        hex::encode(Sha256::digest(integration_key.as_bytes()))
-    )
+    hex::encode(Sha256::digest(integration_key.as_bytes()))
 }
 
 fn non_empty(value: Option<String>) -> Result<String, KeyError> {
@@ -75,15 +88,15 @@ fn unavailable(e: agent_assist_core::BusError) -> KeyError {
 
 async fn store(
     _: Authorized,
-    State(state): State<Arc<AppState>>,
+    State(state): State<IntegrationKeysState>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, KeyError> {
     let request: StoreRequest = serde_json::from_slice(&body).map_err(|_| KeyError::BadRequest)?;
     let key = non_empty(request.key)?;
     let name = non_empty(request.name)?;
     state
-        .bus
-        .put_value(&storage_key(&key), &name, state.config.integration_key_ttl)
+        .keys
+        .put(&storage_key(&key), &name, state.ttl)
         .await
         .map_err(unavailable)?;
     Ok(Json(serde_json::json!({ "conversationName": name })))
@@ -91,13 +104,13 @@ async fn store(
 
 async fn lookup(
     _: Authorized,
-    State(state): State<Arc<AppState>>,
+    State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
 ) -> Result<Json<serde_json::Value>, KeyError> {
     let key = non_empty(query.key)?;
     let name = state
-        .bus
-        .get_value(&storage_key(&key))
+        .keys
+        .get(&storage_key(&key))
         .await
         .map_err(unavailable)?
         .ok_or(KeyError::NotFound)?;
@@ -106,21 +119,17 @@ async fn lookup(
 
 async fn remove(
     _: Authorized,
-    State(state): State<Arc<AppState>>,
+    State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
 ) -> Result<Json<serde_json::Value>, KeyError> {
     let key = non_empty(query.key)?;
     let storage_key = storage_key(&key);
     let name = state
-        .bus
-        .get_value(&storage_key)
+        .keys
+        .get(&storage_key)
         .await
         .map_err(unavailable)?
         .ok_or(KeyError::NotFound)?;
-    state
-        .bus
-        .delete_value(&storage_key)
-        .await
-        .map_err(unavailable)?;
+    state.keys.delete(&storage_key).await.map_err(unavailable)?;
     Ok(Json(serde_json::json!({ "conversationName": name })))
 }

@@ -6,8 +6,10 @@
 //! unlike the Python service, an empty or missing secret is a start-up error, never an empty key.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::FromRef;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -120,12 +122,7 @@ impl JwtKeys {
 
     /// Checks a token, with or without a `Bearer ` prefix.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
-        let token = token.trim();
-        let token = match token.split_once(char::is_whitespace) {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            None if token.eq_ignore_ascii_case("bearer") => "",
-            _ => token,
-        };
+        let token = agent_assist_core::bearer::token(token);
         if token.is_empty() {
             return Err(JwtError::Missing);
         }
@@ -165,23 +162,27 @@ impl JwtKeys {
 
 /// An extractor for routes that need a valid token in `Authorization`: a handler taking
 /// `Authorized` only runs for an authenticated desktop; otherwise the answer is 401 with the
-/// reason.
+/// reason. Any state that holds the keys (`Arc<JwtKeys>: FromRef<S>`) can use it.
 pub struct Authorized(pub Claims);
 
-impl axum::extract::FromRequestParts<std::sync::Arc<crate::app::AppState>> for Authorized {
+impl<S> axum::extract::FromRequestParts<S> for Authorized
+where
+    Arc<JwtKeys>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = Unauthorized;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
-        state: &std::sync::Arc<crate::app::AppState>,
+        state: &S,
     ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        state
-            .jwt
+        let header = match parts.headers.get(axum::http::header::AUTHORIZATION) {
+            None => "",
+            Some(value) => value
+                .to_str()
+                .map_err(|_| Unauthorized(JwtError::Malformed))?,
+        };
+        Arc::<JwtKeys>::from_ref(state)
             .verify(header)
             .map(Authorized)
             .map_err(Unauthorized)

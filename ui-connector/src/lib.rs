@@ -1,7 +1,8 @@
 //! The UI connector as a library, so integration tests and the benchmark harness run the same
 //! router the binary serves.
 //!
-//! - [`app`]: shared state, the router, serving with graceful shutdown.
+//! - [`app`]: the service, built from its configuration and run until shutdown.
+//! - [`cors`]: CORS for every route.
 //! - [`config`]: every setting, read once at start.
 //! - [`jwt`]: the connector's own tokens.
 //! - [`auth`]: desktop platform providers behind one trait; [`registration`]: `/register` and
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod cors;
 pub mod demo_page;
 pub mod dialogflow_proxy;
 pub mod integration_keys;

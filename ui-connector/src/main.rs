@@ -1,31 +1,29 @@
 //! `ui-connector`: streams Agent Assist events to agent desktops over Socket.IO, issues their
 //! tokens, and proxies their Dialogflow calls. `ui-connector --local` runs everything (the
-//! interceptor's push endpoints too) in one process on the in-memory bus, for laptops.
+//! push endpoints too) in one process on the in-memory bus, for laptops.
 
-use std::sync::Arc;
-
+use agent_assist_core::config::Settings;
 use anyhow::Context;
-use ui_connector::app::{self, AppState};
+use ui_connector::app::Connector;
 use ui_connector::config::ConnectorConfig;
-use ui_connector::local_mode;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    agent_assist_core::telemetry::init();
+    let settings = Settings::from_env();
+    agent_assist_core::telemetry::init(&settings);
     let local = std::env::args().skip(1).any(|a| a == "--local");
-    let state = if local {
-        let (config, jwt) = local_mode::prepare().context("local mode")?;
-        AppState::with_jwt(config, jwt)?
+    let config = if local {
+        ConnectorConfig::local(&settings).context("local mode")?
     } else {
-        AppState::new(ConnectorConfig::from_env().context("configuration")?)?
+        ConnectorConfig::from_settings(&settings).context("configuration")?
     };
-    let port = state.config.port;
-    let listener = tokio::net::TcpListener::bind(("0.0.0.0", port))
+    let listener = tokio::net::TcpListener::bind(("0.0.0.0", config.port))
         .await
-        .with_context(|| format!("cannot listen on port {port}"))?;
-    if local {
-        local_mode::announce(listener.local_addr()?.port(), state.bus.kind());
-    }
+        .with_context(|| format!("cannot listen on port {}", config.port))?;
     let shutdown = agent_assist_core::shutdown::on_signal();
-    app::serve(Arc::new(state), listener, shutdown).await
+    let connector = Connector::build(config, &shutdown)?;
+    if local {
+        ui_connector::local_mode::announce(listener.local_addr()?.port(), connector.bus().kind());
+    }
+    connector.run(listener, shutdown).await
 }

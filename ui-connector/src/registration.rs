@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -27,66 +27,125 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Authenticators};
+use crate::jwt::JwtKeys;
+use crate::metrics::ConnectorMetrics;
 
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new()
-        .route(
-            "/register",
-            post(
-                async |State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes| {
-                    counted(&state, register(state.clone(), headers, body).await)
-                },
-            ),
-        )
-        .route(
-            "/register-app",
-            post(async |State(state): State<Arc<AppState>>, body: Bytes| {
-                counted(&state, register_app(state.clone(), body).await)
-            }),
-        )
+/// What registration needs.
+#[derive(Clone, FromRef)]
+pub struct RegistrationState {
+    pub auth: Arc<Authenticators>,
+    pub jwt: Arc<JwtKeys>,
+    pub metrics: Arc<ConnectorMetrics>,
 }
 
-/// Counts a registration by outcome (`connector_registrations_total`).
-fn counted(state: &AppState, response: Response) -> Response {
-    state.metrics.registration(match response.status() {
-        StatusCode::OK => "accepted",
-        StatusCode::BAD_REQUEST => "bad_request",
-        StatusCode::SERVICE_UNAVAILABLE => "provider_unavailable",
-        _ => "refused",
+pub fn routes(state: RegistrationState) -> Router {
+    Router::new()
+        .route("/register", post(register))
+        .route("/register-app", post(register_app))
+        .with_state(state)
+}
+
+/// A token issued: `200 {"token": "<jwt>"}`.
+type Issued = Json<Value>;
+
+/// Why no token was issued.
+#[derive(Debug)]
+pub enum RegistrationError {
+    /// 400: the body is not what the route takes.
+    BadRequest(String),
+    /// 401 or 503, as the check's [`AuthError`] says.
+    Check {
+        route: &'static Route,
+        provider: &'static str,
+        error: AuthError,
+    },
+}
+
+impl RegistrationError {
+    /// The `outcome` label of `connector_registrations_total`.
+    fn outcome(&self) -> &'static str {
+        match self {
+            RegistrationError::BadRequest(_) => "bad_request",
+            RegistrationError::Check {
+                error: AuthError::Unavailable(_),
+                ..
+            } => "provider_unavailable",
+            RegistrationError::Check { .. } => "refused",
+        }
+    }
+}
+
+/// Counts a registration by outcome.
+fn counted(
+    metrics: &ConnectorMetrics,
+    result: Result<Issued, RegistrationError>,
+) -> Result<Issued, RegistrationError> {
+    metrics.registration(match &result {
+        Ok(_) => "accepted",
+        Err(e) => e.outcome(),
     });
-    response
+    result
 }
 
 /// `POST /register`: the `Authorization` header carries the desktop platform's token; the body
 /// is empty, `{}`, or `{"gcp_agent_assist_user": "<name>"}` (the user written into the token,
 /// `""` when not given).
-async fn register(state: Arc<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let user = match requested_user(&body) {
-        Ok(user) => user,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
-    };
+async fn register(
+    State(state): State<RegistrationState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Issued, RegistrationError> {
+    counted(
+        &state.metrics,
+        register_platform(&state, &headers, &body).await,
+    )
+}
+
+async fn register_platform(
+    state: &RegistrationState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Issued, RegistrationError> {
+    let user = requested_user(body).map_err(RegistrationError::BadRequest)?;
     // Not-quite-ASCII headers go to the provider as they are (lossily), which refuses them.
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
         .unwrap_or_default();
     let provider = state.auth.platform_name().unwrap_or("none");
-    match state.auth.verify_platform(&authorization).await {
-        Ok(()) => {
-            tracing::info!(provider, user = %user, "desktop registered");
-            Json(json!({ "token": state.jwt.issue(&user) })).into_response()
-        }
-        Err(e) => failure(&REGISTER, provider, e),
-    }
+    state
+        .auth
+        .verify_platform(&authorization)
+        .await
+        .map_err(|error| RegistrationError::Check {
+            route: &REGISTER,
+            provider,
+            error,
+        })?;
+    tracing::info!(provider, user = %user, "desktop registered");
+    Ok(Json(json!({ "token": state.jwt.issue(&user) })))
 }
 
 /// `POST /register-app`: body `{"accountSid": "...", "authToken": "..."}`; the token's user is
 /// the `accountSid`.
-async fn register_app(state: Arc<AppState>, body: Bytes) -> Response {
+async fn register_app(
+    State(state): State<RegistrationState>,
+    body: Bytes,
+) -> Result<Issued, RegistrationError> {
+    counted(&state.metrics, register_application(&state, &body).await)
+}
+
+async fn register_application(
+    state: &RegistrationState,
+    body: &[u8],
+) -> Result<Issued, RegistrationError> {
     let Some(provider) = state.auth.app_name() else {
-        return failure(&REGISTER_APP, "none", AuthError::Disabled);
+        return Err(RegistrationError::Check {
+            route: &REGISTER_APP,
+            provider: "none",
+            error: AuthError::Disabled,
+        });
     };
     #[derive(Deserialize)]
     struct AppCredentials {
@@ -95,35 +154,33 @@ async fn register_app(state: Arc<AppState>, body: Bytes) -> Response {
         #[serde(rename = "authToken")]
         auth_token: String,
     }
-    let credentials = match serde_json::from_slice::<AppCredentials>(&body) {
+    let credentials = match serde_json::from_slice::<AppCredentials>(body) {
         Ok(c) if !c.account_sid.is_empty() && !c.auth_token.is_empty() => c,
         Ok(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
+            return Err(RegistrationError::BadRequest(
                 "accountSid and authToken must not be empty".into(),
-            )
+            ))
         }
         Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "the body must be JSON {{\"accountSid\": \"...\", \"authToken\": \"...\"}}: {}",
-                    describe_json_error(&e)
-                ),
-            )
+            return Err(RegistrationError::BadRequest(format!(
+                "the body must be JSON {{\"accountSid\": \"...\", \"authToken\": \"...\"}}: {}",
+                describe_json_error(&e)
+            )))
         }
     };
-    match state
+    state
         .auth
         .verify_app(&credentials.account_sid, &credentials.auth_token)
         .await
-    {
-        Ok(()) => {
-            tracing::info!(provider, account = %credentials.account_sid, "application registered");
-            Json(json!({ "token": state.jwt.issue(&credentials.account_sid) })).into_response()
-        }
-        Err(e) => failure(&REGISTER_APP, provider, e),
-    }
+        .map_err(|error| RegistrationError::Check {
+            route: &REGISTER_APP,
+            provider,
+            error,
+        })?;
+    tracing::info!(provider, account = %credentials.account_sid, "application registered");
+    Ok(Json(
+        json!({ "token": state.jwt.issue(&credentials.account_sid) }),
+    ))
 }
 
 /// The user named in a `/register` body: empty body, `null`, `{}` and a missing or `null` field
@@ -160,7 +217,8 @@ fn describe_json_error(e: &serde_json::Error) -> String {
 }
 
 /// What a failure response says, per route.
-struct Route {
+#[derive(Debug)]
+pub struct Route {
     path: &'static str,
     /// The setting that enables the check.
     setting: &'static str,
@@ -184,43 +242,55 @@ const REGISTER_APP: Route = Route {
     what: "the credentials",
 };
 
-/// The response for a failed check, logged by kind (never with the credentials).
-fn failure(route: &Route, provider: &'static str, e: AuthError) -> Response {
-    let Route {
-        path,
-        setting,
-        authentication,
-        what,
-    } = *route;
-    match e {
-        AuthError::Disabled => {
-            tracing::warn!(
-                route = path,
-                "registration refused: {setting} is not set, so nobody can register"
-            );
-            unauthorised(
+impl IntoResponse for RegistrationError {
+    /// The answer, logged by kind (never with the credentials).
+    fn into_response(self) -> Response {
+        let (route, provider, e) = match self {
+            RegistrationError::BadRequest(message) => {
+                return error(StatusCode::BAD_REQUEST, message)
+            }
+            RegistrationError::Check {
+                route,
+                provider,
+                error,
+            } => (route, provider, error),
+        };
+        let Route {
+            path,
+            setting,
+            authentication,
+            what,
+        } = *route;
+        match e {
+            AuthError::Disabled => {
+                tracing::warn!(
+                    route = path,
+                    "registration refused: {setting} is not set, so nobody can register"
+                );
+                unauthorised(
                 format!("Could not authenticate user: registration is not enabled on this server ({setting} is not set)"),
                 authentication,
             )
-        }
-        AuthError::Refused(reason) => {
-            tracing::warn!(route = path, provider, %reason, "registration refused by the provider check");
-            unauthorised(
-                format!("Could not authenticate user: {provider} did not accept {what}"),
-                authentication,
-            )
-        }
-        AuthError::Unavailable(reason) => {
-            tracing::error!(
-                route = path,
-                provider,
-                %reason,
-                "registration failed: the provider is unavailable (answered 503)"
-            );
-            error(
+            }
+            AuthError::Refused(reason) => {
+                tracing::warn!(route = path, provider, %reason, "registration refused by the provider check");
+                unauthorised(
+                    format!("Could not authenticate user: {provider} did not accept {what}"),
+                    authentication,
+                )
+            }
+            AuthError::Unavailable(reason) => {
+                tracing::error!(
+                    route = path,
+                    provider,
+                    %reason,
+                    "registration failed: the provider is unavailable (answered 503)"
+                );
+                error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("Could not authenticate user: {provider} could not be asked to check {what}; try again later"),
             )
+            }
         }
     }
 }

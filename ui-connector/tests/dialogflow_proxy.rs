@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use agent_assist_core::config::BusConfig;
+use agent_assist_test_support::TestConnector;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -19,13 +19,10 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
-use ui_connector::app::{router, AppState};
-use ui_connector::config::{ConnectorConfig, CorsOrigins};
 use ui_connector::dialogflow_proxy::ProxyConfig;
 use ui_connector::jwt::{now_secs, Claims, JwtKeys};
 
 const PROJECT: &str = "test-project";
-const JWT_SECRET: &[u8] = b"proxy-test-secret";
 const CLIENT_EMAIL: &str = "connector@test-project.iam.gserviceaccount.com";
 const KEY_ID: &str = "test-key-1";
 const CLOUD_PLATFORM: &str = "https://www.googleapis.com/auth/cloud-platform";
@@ -356,7 +353,7 @@ struct Harness {
     base: String,
     addr: SocketAddr,
     upstream: StandIn,
-    keys: JwtKeys,
+    app: TestConnector,
     token: String,
     client: reqwest::Client,
     _dir: TempDir,
@@ -364,42 +361,31 @@ struct Harness {
 
 /// The connector with its proxy pointed at a fresh stand-in, a service-account key as its
 /// credentials, then `adjust` applied to the proxy settings.
-async fn start(adjust: impl FnOnce(&mut ProxyConfig)) -> Harness {
+async fn start(adjust: impl FnOnce(&mut ProxyConfig) + Send + 'static) -> Harness {
     let (upstream, upstream_addr) = start_stand_in().await;
     let dir = TempDir::new();
-    let jwt_secret_path = dir.write("jwt_secret", std::str::from_utf8(JWT_SECRET).unwrap());
     // The library signs its own JWTs for service accounts; this address is never called.
     let key_path = dir.write(
         "service_account.json",
         &service_account_key("http://127.0.0.1:9/token"),
     );
-    let mut proxy = ProxyConfig::new(PROJECT);
-    proxy.api_endpoint = Some(format!("http://{upstream_addr}"));
-    proxy.timeout = Duration::from_secs(10);
-    proxy.credentials_file = Some(key_path);
-    adjust(&mut proxy);
-    let config = ConnectorConfig {
-        port: 0,
-        project_id: PROJECT.into(),
-        jwt_secret_path,
-        jwt_lifetime: Duration::from_secs(3600),
-        cors_allowed_origins: CorsOrigins::Any,
-        integration_key_ttl: Duration::from_secs(86_400),
-        bus: BusConfig::with_redis(None),
-        auth: Default::default(),
-        proxy,
-        local_mode: false,
-    };
-    let state = Arc::new(AppState::new(config).unwrap());
-    let addr = spawn(router(state)).await;
-    let keys = JwtKeys::new(JWT_SECRET, PROJECT.into(), Duration::from_secs(3600));
-    let token = keys.issue("agent@example.com");
+    let app = TestConnector::builder()
+        .memory_bus()
+        .setting("DIALOGFLOW_API_ENDPOINT", format!("http://{upstream_addr}"))
+        .setting("DIALOGFLOW_TIMEOUT_SECONDS", "10")
+        .adjust(move |config| {
+            config.proxy.credentials_file = Some(key_path);
+            adjust(&mut config.proxy);
+        })
+        .spawn()
+        .await;
+    let token = app.token("agent@example.com");
     let client = reqwest::Client::builder().no_gzip().build().unwrap();
     Harness {
-        base: format!("http://{addr}"),
-        addr,
+        base: app.url(""),
+        addr: app.address(),
         upstream,
-        keys,
+        app,
         token,
         client,
         _dir: dir,
@@ -792,12 +778,12 @@ async fn missing_and_invalid_jwts_are_401() {
     assert_eq!(assert_json_error(response, 401).await, "missing token");
 
     let other = JwtKeys::new(b"another-secret", PROJECT.into(), Duration::from_secs(60));
-    let expired = h.keys.sign(&Claims {
+    let expired = h.app.jwt().sign(&Claims {
         exp: now_secs() - 10,
         gcp_agent_assist_project: PROJECT.into(),
         gcp_agent_assist_user: "agent".into(),
     });
-    let foreign = h.keys.sign(&Claims {
+    let foreign = h.app.jwt().sign(&Claims {
         exp: now_secs() + 600,
         gcp_agent_assist_project: "other-project".into(),
         gcp_agent_assist_user: "agent".into(),
@@ -990,7 +976,7 @@ async fn unreachable_upstream_is_502() {
         .local_addr()
         .unwrap()
         .port();
-    let h = start(|p| p.api_endpoint = Some(format!("http://127.0.0.1:{port}"))).await;
+    let h = start(move |p| p.api_endpoint = Some(format!("http://127.0.0.1:{port}"))).await;
     let response = h
         .request(Method::GET, &format!("{LOC}/conversations/c1"))
         .send()
@@ -1088,7 +1074,7 @@ async fn service_account_credentials_sign_the_upstream_token() {
         "sa.json",
         &service_account_key(&format!("http://{token_addr}/token")),
     );
-    let h = start(|p| p.credentials_file = Some(key_path)).await;
+    let h = start(move |p| p.credentials_file = Some(key_path)).await;
     for _ in 0..2 {
         let response = h
             .request(Method::GET, &format!("{LOC}/conversationProfiles/cp1"))
@@ -1137,7 +1123,7 @@ async fn user_credentials_are_exchanged_at_the_token_uri() {
         })
         .to_string(),
     );
-    let h = start(|p| p.credentials_file = Some(path)).await;
+    let h = start(move |p| p.credentials_file = Some(path)).await;
     let response = h
         .request(Method::POST, &format!("{LOC}/conversations"))
         .body("{}")

@@ -1,41 +1,28 @@
 //! The connector's own HTTP API over real HTTP against a real Redis: status, readiness, CORS,
 //! conversation integration keys and metrics.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use agent_assist_core::config::BusConfig;
-use redis_test_server::RedisServer;
+use agent_assist_test_support::{ConnectorBuilder, RedisServer, TestConnector};
 use serde_json::json;
-use ui_connector::app::{router, AppState};
-use ui_connector::config::{ConnectorConfig, CorsOrigins};
 use ui_connector::jwt::Claims;
 
 struct Connector {
+    app: TestConnector,
     base: String,
-    state: Arc<AppState>,
     http: reqwest::Client,
     token: String,
 }
 
-async fn start(redis: &RedisServer, adjust: impl FnOnce(&mut ConnectorConfig)) -> Connector {
-    let dir =
-        std::env::temp_dir().join(format!("http-api-{}-{}", std::process::id(), redis.port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let secret = dir.join("jwt_secret_key");
-    std::fs::write(&secret, "test-secret\n").unwrap();
-    let mut config = ConnectorConfig::for_tests("http-api-project", secret);
-    config.bus = BusConfig::with_redis(Some(redis.url()));
-    adjust(&mut config);
-    let state = Arc::new(AppState::new(config).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = router(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let token = state.jwt.issue("agent@example.com");
+async fn start(
+    redis: &RedisServer,
+    adjust: impl FnOnce(ConnectorBuilder) -> ConnectorBuilder,
+) -> Connector {
+    let app = adjust(TestConnector::builder().redis(redis)).spawn().await;
+    let token = app.token("agent@example.com");
     Connector {
-        base,
-        state,
+        base: app.url(""),
+        app,
         http: reqwest::Client::new(),
         token,
     }
@@ -45,7 +32,10 @@ async fn start(redis: &RedisServer, adjust: impl FnOnce(&mut ConnectorConfig)) -
 async fn status_ready_and_cors() {
     let redis = RedisServer::start();
     let connector = start(&redis, |c| {
-        c.cors_allowed_origins = CorsOrigins::parse("https://desk.example, https://other.example")
+        c.setting(
+            "CORS_ALLOWED_ORIGINS",
+            "https://desk.example, https://other.example",
+        )
     })
     .await;
     let response = connector
@@ -133,7 +123,7 @@ impl Connector {
 async fn integration_keys_store_find_delete_and_expire() {
     use reqwest::Method;
     let redis = RedisServer::start();
-    let connector = start(&redis, |c| c.integration_key_ttl = Duration::from_secs(1)).await;
+    let connector = start(&redis, |c| c.setting("INTEGRATION_KEY_TTL_SECONDS", "1")).await;
     let body = json!({"conversationIntegrationKey": "call-42", "conversationName": "projects/p/conversations/c42"});
 
     // A token is required for every method.
@@ -200,14 +190,14 @@ async fn integration_keys_store_find_delete_and_expire() {
 #[tokio::test]
 async fn rejected_tokens_say_why() {
     let redis = RedisServer::start();
-    let connector = start(&redis, |_| {}).await;
+    let connector = start(&redis, |c| c).await;
     let url = format!(
         "{}/conversation-name?conversationIntegrationKey=k",
         connector.base
     );
-    let expired = connector.state.jwt.sign(&Claims {
+    let expired = connector.app.jwt().sign(&Claims {
         exp: ui_connector::jwt::now_secs() - 5,
-        gcp_agent_assist_project: "http-api-project".into(),
+        gcp_agent_assist_project: "test-project".into(),
         gcp_agent_assist_user: String::new(),
     });
     for (header, reason) in [
@@ -231,7 +221,7 @@ async fn rejected_tokens_say_why() {
 #[tokio::test]
 async fn metrics_are_exposed() {
     let redis = RedisServer::start();
-    let connector = start(&redis, |_| {}).await;
+    let connector = start(&redis, |c| c).await;
     // No AUTH_OPTION in this configuration: registration is refused, and counted.
     let refused = connector
         .http

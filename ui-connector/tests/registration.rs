@@ -3,12 +3,11 @@
 //! what it received and answers as told.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent_assist_core::config::BusConfig;
+use agent_assist_core::config::Settings;
+use agent_assist_test_support::TestConnector;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -16,9 +15,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use ui_connector::app::{router, AppState};
-use ui_connector::auth::{AppAuthConfig, AuthConfig, AuthError, PlatformConfig};
-use ui_connector::config::{ConnectorConfig, CorsOrigins};
+use ui_connector::auth::{AppAuthConfig, AuthConfig, AuthError, Authenticators, PlatformConfig};
 
 const PROJECT: &str = "test-project";
 const ORG_18: &str = "00D5g000004XyZaEAK";
@@ -127,15 +124,16 @@ fn auth_config(settings: &[(&'static str, &str)]) -> AuthConfig {
 fn try_auth_config(
     settings: &[(&'static str, &str)],
 ) -> Result<AuthConfig, agent_assist_core::config::ConfigError> {
-    let map: HashMap<&'static str, String> =
-        settings.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    AuthConfig::from_lookup(|name| map.get(name).cloned())
+    AuthConfig::from_settings(&Settings::from_pairs(settings.iter().copied()))
 }
 
 struct Connector {
+    app: TestConnector,
     url: String,
-    state: Arc<AppState>,
     http: reqwest::Client,
+    /// The same checks the connector runs, built from the same settings (to call directly).
+    auth: Authenticators,
+    auth_config: AuthConfig,
 }
 
 /// What the connector answered.
@@ -148,41 +146,18 @@ struct Answer {
 
 impl Connector {
     async fn start(settings: &[(&'static str, &str)]) -> Self {
-        Self::with_auth(auth_config(settings)).await
-    }
-
-    async fn with_auth(auth: AuthConfig) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let dir: PathBuf = std::env::temp_dir().join(format!(
-            "ui-connector-registration-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let secret = dir.join("jwt_secret_key");
-        std::fs::write(&secret, "test-secret\n").unwrap();
-        let config = ConnectorConfig {
-            port: 0,
-            project_id: PROJECT.into(),
-            jwt_secret_path: secret,
-            jwt_lifetime: Duration::from_secs(3600),
-            cors_allowed_origins: CorsOrigins::Any,
-            integration_key_ttl: Duration::from_secs(86_400),
-            bus: BusConfig::with_redis(None),
-            auth,
-            proxy: ui_connector::dialogflow_proxy::ProxyConfig::from_env(PROJECT).unwrap(),
-            local_mode: false,
-        };
-        let state = Arc::new(AppState::new(config).unwrap());
-        std::fs::remove_dir_all(&dir).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let auth_config = auth_config(settings);
+        let mut builder = TestConnector::builder().memory_bus();
+        for (name, value) in settings {
+            builder = builder.setting(name, *value);
+        }
+        let app = builder.spawn().await;
         Self {
-            url,
-            state,
+            url: app.url(""),
+            app,
             http: reqwest::Client::new(),
+            auth: Authenticators::new(&auth_config).unwrap(),
+            auth_config,
         }
     }
 
@@ -237,7 +212,7 @@ impl Connector {
     fn assert_token_for(&self, answer: &Answer, user: &str) {
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
         let token = answer.body["token"].as_str().expect("a token");
-        let claims = self.state.jwt.verify(token).expect("the token verifies");
+        let claims = self.app.jwt().verify(token).expect("the token verifies");
         assert_eq!(claims.gcp_agent_assist_user, user);
         assert_eq!(claims.gcp_agent_assist_project, PROJECT);
     }
@@ -608,10 +583,9 @@ const HTTP_PROVIDERS: [&str; 5] = [
 async fn assert_reason_hides_the_token(connector: &Connector, option: &str) {
     const SECRET: &str = "leak-check-token";
     let result = if option == "TwilioApp" {
-        connector.state.auth.verify_app(TWILIO_SID, SECRET).await
+        connector.auth.verify_app(TWILIO_SID, SECRET).await
     } else {
         connector
-            .state
             .auth
             .verify_platform(&format!("Bearer {SECRET}"))
             .await
@@ -642,10 +616,7 @@ async fn provider_timeouts_answer_503() {
         let provider = StandIn::start(Reply::Hang).await;
         let connector =
             Connector::start(&refs(&provider_settings(option, &provider.url, "0.2"))).await;
-        assert_eq!(
-            connector.state.config.auth.timeout,
-            Duration::from_millis(200)
-        );
+        assert_eq!(connector.auth_config.timeout, Duration::from_millis(200));
         let answer = attempt(&connector, option).await;
         assert_unavailable(&answer);
         assert_eq!(

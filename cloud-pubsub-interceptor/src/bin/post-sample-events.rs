@@ -12,9 +12,9 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agent_assist_core::EventType;
+use agent_assist_intake::PushEnvelope;
 use anyhow::{bail, Context};
-use base64::Engine;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 /// The conversation name the samples use; replaced by `--conversation` in every string value.
 const PLACEHOLDER: &str = "projects/demo-project/locations/global/conversations/demo-conversation";
@@ -133,7 +133,7 @@ fn push_body(
     conversation: &str,
     message_id: &str,
     publish_time: &str,
-) -> anyhow::Result<Value> {
+) -> anyhow::Result<String> {
     let data = event_data(sample.data, conversation)?;
     let attributes: Map<String, Value> = match sample.attributes {
         Some(text) => serde_json::from_str(text).context("malformed sample attributes")?,
@@ -143,15 +143,19 @@ fn push_body(
         ["projects", project, ..] => project.to_string(),
         _ => "demo-project".to_owned(),
     };
-    Ok(json!({
-        "message": {
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "messageId": message_id,
-            "publishTime": publish_time,
-            "attributes": attributes,
-        },
-        "subscription": format!("projects/{project}/subscriptions/agent-assist-{kind}"),
-    }))
+    let mut envelope = PushEnvelope::new(data)
+        .message_id(message_id)
+        .publish_time(publish_time)
+        .subscription(format!(
+            "projects/{project}/subscriptions/agent-assist-{kind}"
+        ));
+    for (name, value) in attributes {
+        let Value::String(value) = value else {
+            bail!("sample attribute {name} is not a string");
+        };
+        envelope = envelope.attribute(name, value);
+    }
+    Ok(envelope.to_body())
 }
 
 async fn run(args: Args) -> anyhow::Result<bool> {
@@ -173,7 +177,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             &publish_time,
         )?;
         let url = format!("{}{}", args.url, kind.route());
-        let mut request = client.post(&url).json(&body);
+        let mut request = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
         if let Some(token) = &args.bearer {
             request = request.bearer_auth(token);
         }

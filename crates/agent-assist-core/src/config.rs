@@ -113,7 +113,11 @@ impl Settings {
     }
 
     /// A whole number of seconds, at least 1, or `default_secs`.
-    pub fn seconds_or(&self, name: &'static str, default_secs: u64) -> Result<Duration, ConfigError> {
+    pub fn seconds_or(
+        &self,
+        name: &'static str,
+        default_secs: u64,
+    ) -> Result<Duration, ConfigError> {
         let secs: u64 = self.parsed_or(name, default_secs)?;
         if secs == 0 {
             return Err(ConfigError::new(name, "must be at least 1 second"));
@@ -307,11 +311,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.redis_url.as_deref(), Some("redis://10.0.0.3:6380"));
-        let config = BusConfig::from_settings(
-            &Settings::default(),
-            DefaultBus::LocalRedis,
-        )
-        .unwrap();
+        let config =
+            BusConfig::from_settings(&Settings::default(), DefaultBus::LocalRedis).unwrap();
         assert_eq!(config.redis_url.as_deref(), Some("redis://localhost:6379"));
         assert_eq!(config.history_len, 100);
         for (name, value) in [

@@ -6,7 +6,9 @@
 //!   (Redis in production, in memory for local runs and tests), with history, offsets and dedup.
 //! - [`config`], [`telemetry`], [`health`], [`shutdown`]: how both services read settings, log,
 //!   report readiness, and stop.
+//! - [`bearer`]: reading the token out of an `Authorization` header, one way for every caller.
 
+pub mod bearer;
 pub mod bus;
 pub mod config;
 pub mod conversation;

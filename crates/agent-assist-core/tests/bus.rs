@@ -36,7 +36,9 @@ impl Harness {
                 adjust(&mut config);
                 Self {
                     redis: None,
-                    memory: Some(ConversationBus::connect(config, CancellationToken::new()).unwrap()),
+                    memory: Some(
+                        ConversationBus::connect(config, CancellationToken::new()).unwrap(),
+                    ),
                 }
             }
             Store::Redis => Self {
@@ -438,7 +440,11 @@ async fn key_values_expire_and_delete(store: Store) {
         .await
         .unwrap();
     assert_eq!(values.get("k1").await.unwrap().as_deref(), Some("v1"));
-    assert_eq!(others.get("k1").await.unwrap(), None, "namespaces are apart");
+    assert_eq!(
+        others.get("k1").await.unwrap(),
+        None,
+        "namespaces are apart"
+    );
     assert!(values.delete("k1").await.unwrap());
     assert!(!values.delete("k1").await.unwrap());
     assert_eq!(values.get("k1").await.unwrap(), None);

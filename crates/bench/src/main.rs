@@ -2,7 +2,7 @@
 //!
 //! It starts `redis-server`, `cloud-pubsub-interceptor` and two `ui-connector`s as real
 //! processes on loopback ([`stack`]), drives them with its own load generators (keep-alive
-//! HTTP/1.1 pushes, [`http_client`]; a minimal Socket.IO client, [`socketio_client`]) and
+//! HTTP/1.1 pushes, [`http_client`]; the minimal Socket.IO client of `socketio-test-client`) and
 //! prints a Markdown table ([`report`]). The scenarios are in [`scenarios`]; `--smoke` runs them
 //! all with tiny loads and fails unless everything is delivered. See BENCHMARKS.md.
 //!
@@ -18,7 +18,6 @@ mod report;
 mod scenarios;
 mod socket_holder;
 mod socket_pool;
-mod socketio_client;
 mod stack;
 mod status_monitor;
 mod tokens;

@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use base64::Engine;
+use agent_assist_intake::PushEnvelope;
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -27,8 +27,14 @@ pub const EVENT_NAME: &str = "human-agent-assistant-event";
 /// Nanoseconds since the harness started, on a monotonic clock shared by every task of the
 /// process (senders stamp with it, receivers compare against it).
 pub fn clock_ns() -> u64 {
+    clock_ns_at(Instant::now())
+}
+
+/// [`clock_ns`] of an instant taken earlier (a frame's arrival).
+pub fn clock_ns_at(at: Instant) -> u64 {
     static BASE: OnceLock<Instant> = OnceLock::new();
-    BASE.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    at.saturating_duration_since(*BASE.get_or_init(Instant::now))
+        .as_nanos() as u64
 }
 
 /// A conversation as Dialogflow names it (with a location) and as desktops join it (without).
@@ -93,17 +99,15 @@ pub fn dialogflow_event(conversation: &Conversation, stamp: Stamp) -> String {
 
 /// The Pub/Sub push body carrying `event`, as Pub/Sub posts it.
 pub fn push_body(event: &str, message_id: &str) -> Bytes {
-    let data = base64::engine::general_purpose::STANDARD.encode(event);
-    Bytes::from(format!(
-        concat!(
-            r#"{{"message":{{"data":"{data}","messageId":"{message_id}","#,
-            r#""publishTime":"2026-01-01T00:00:00.000Z","attributes":{{}}}},"#,
-            r#""subscription":"projects/{project}/subscriptions/agent-assist-events"}}"#
-        ),
-        data = data,
-        message_id = message_id,
-        project = PROJECT,
-    ))
+    Bytes::from(
+        PushEnvelope::new(event)
+            .message_id(message_id)
+            .publish_time("2026-01-01T00:00:00.000Z")
+            .subscription(format!(
+                "projects/{PROJECT}/subscriptions/agent-assist-events"
+            ))
+            .to_body(),
+    )
 }
 
 /// A delivered event, as read from a Socket.IO event frame.
@@ -141,6 +145,7 @@ pub fn parse_delivery(arguments: &str) -> anyhow::Result<Delivery> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     #[test]
     fn events_are_about_one_kib_and_round_trip() {

@@ -11,7 +11,9 @@ use anyhow::Context;
 use futures::StreamExt;
 use tokio::task::JoinHandle;
 
-use crate::socketio_client::{source_address, SocketClient};
+use socketio_test_client::{source_address, SocketClient};
+
+use crate::payload::clock_ns_at;
 
 /// Longest time one client may take to connect and join.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,8 +57,9 @@ impl SocketPool {
                     async move {
                         let client = tokio::time::timeout(JOIN_TIMEOUT, async {
                             let source = source_address(source_offset + index);
-                            let mut client = SocketClient::connect(server, source, token).await?;
-                            client.join(&conversation).await?;
+                            let mut client =
+                                SocketClient::connect_from(server, source, token).await?;
+                            client.join(conversation.as_str()).await?;
                             anyhow::Ok(client)
                         })
                         .await
@@ -64,7 +67,9 @@ impl SocketPool {
                         .and_then(|r| r)
                         .with_context(|| format!("socket {index} ({conversation})"))?;
                         Ok(tokio::spawn(async move {
-                            let _ = client.run(|event, at| handler(index, event, at)).await;
+                            let _ = client
+                                .run(|event, at| handler(index, event, clock_ns_at(at)))
+                                .await;
                             ended.fetch_add(1, Ordering::Relaxed);
                         }))
                     }

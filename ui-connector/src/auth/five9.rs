@@ -4,12 +4,13 @@
 
 use std::fmt;
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{reject_placeholder, strip_bearer, AuthError, PlatformAuth, Settings};
+use super::provider_settings::reject_placeholder;
+use super::registry::{AuthError, PlatformAuth};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Five9Config {
@@ -26,7 +27,7 @@ impl fmt::Debug for Five9Config {
 }
 
 impl Five9Config {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let trust_token = settings.required(
             "FIVE9_TRUST_TOKEN",
             "the shared secret Five9 desktops send as Bearer <token>",
@@ -61,7 +62,7 @@ impl PlatformAuth for Five9 {
 
     fn verify<'a>(&'a self, authorization: &'a str) -> BoxFuture<'a, Result<(), AuthError>> {
         Box::pin(async move {
-            let Some(token) = strip_bearer(authorization) else {
+            let Some(token) = agent_assist_core::bearer::bearer_token(authorization) else {
                 return Err(AuthError::Refused(
                     "the Authorization header is not Bearer <token>".into(),
                 ));

@@ -2,10 +2,12 @@
 //! answers 200. (Genesys does not report an organisation to compare, as in the Python service.)
 //! The desktop may send the token with or without a leading `Bearer `.
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 use futures::future::BoxFuture;
 
-use super::{bearer_token, check_host, endpoint, send, AuthError, PlatformAuth, Settings};
+use super::provider_http::{endpoint, send};
+use super::provider_settings::{check_host, url_override};
+use super::registry::{required_token, AuthError, PlatformAuth};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GenesysConfig {
@@ -15,8 +17,8 @@ pub struct GenesysConfig {
 }
 
 impl GenesysConfig {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let base_url = match settings.url_override("GENESYS_CLOUD_BASE_URL")? {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let base_url = match url_override(settings, "GENESYS_CLOUD_BASE_URL")? {
             Some(url) => url,
             None => {
                 let environment = settings
@@ -51,7 +53,7 @@ impl PlatformAuth for GenesysCloud {
 
     fn verify<'a>(&'a self, authorization: &'a str) -> BoxFuture<'a, Result<(), AuthError>> {
         Box::pin(async move {
-            let token = bearer_token(authorization)?;
+            let token = required_token(authorization)?;
             let request = self.client.get(self.users_me.clone()).bearer_auth(token);
             send(self.name(), request).await.map(drop)
         })

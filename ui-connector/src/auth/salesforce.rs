@@ -12,13 +12,13 @@
 //!
 //! In both modes the desktop may send the token with or without a leading `Bearer `.
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 use futures::future::BoxFuture;
 use serde::Deserialize;
 
-use super::{
-    bearer_token, check_host, endpoint, read_json, send, AuthError, PlatformAuth, Settings,
-};
+use super::provider_http::{endpoint, read_json, send};
+use super::provider_settings::{check_host, url_override};
+use super::registry::{required_token, AuthError, PlatformAuth};
 
 /// Settings shared by both Salesforce modes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +30,7 @@ pub struct SalesforceConfig {
 }
 
 impl SalesforceConfig {
-    pub(crate) fn from_settings(settings: &Settings, lwc: bool) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &Settings, lwc: bool) -> Result<Self, ConfigError> {
         let organization_id = settings.required(
             "SALESFORCE_ORGANIZATION_ID",
             "the Salesforce organisation whose users may register",
@@ -49,7 +49,7 @@ impl SalesforceConfig {
                  exactly with the 18-character id Salesforce reports; use the 18-character form"
             );
         }
-        let base_url = match settings.url_override("SALESFORCE_BASE_URL")? {
+        let base_url = match url_override(settings, "SALESFORCE_BASE_URL")? {
             Some(url) => url,
             None => {
                 // The generic login host serves userinfo for tokens of any org; the LWC flow
@@ -129,7 +129,7 @@ impl PlatformAuth for Salesforce {
 
     fn verify<'a>(&'a self, authorization: &'a str) -> BoxFuture<'a, Result<(), AuthError>> {
         Box::pin(async move {
-            let token = bearer_token(authorization)?;
+            let token = required_token(authorization)?;
             let request = if self.lwc {
                 let mut url = self.userinfo.clone();
                 url.query_pairs_mut().append_pair("access_token", token);

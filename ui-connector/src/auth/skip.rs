@@ -3,7 +3,7 @@
 
 use futures::future::BoxFuture;
 
-use super::{AuthError, PlatformAuth};
+use super::registry::{AuthError, PlatformAuth};
 
 pub struct Skip;
 

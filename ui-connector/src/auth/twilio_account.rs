@@ -4,10 +4,12 @@
 //! answer 200 with `sid` equal to `TWILIO_ACCOUNT_SID`.
 //! See <https://www.twilio.com/docs/iam/api/account#fetch-an-account-resource>.
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 use serde::Deserialize;
 
-use super::{endpoint, read_json, send, AuthError, Settings};
+use super::provider_http::{endpoint, read_json, send};
+use super::provider_settings::url_override;
+use super::registry::AuthError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioAccountConfig {
@@ -18,7 +20,7 @@ pub struct TwilioAccountConfig {
 }
 
 impl TwilioAccountConfig {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
         let account_sid = settings.required(
             "TWILIO_ACCOUNT_SID",
             "the Twilio account whose credentials may register applications",
@@ -29,8 +31,7 @@ impl TwilioAccountConfig {
                 format!("{account_sid:?} is not a Twilio account SID (letters and digits, AC...)"),
             ));
         }
-        let accounts_base_url = settings
-            .url_override("TWILIO_ACCOUNTS_BASE_URL")?
+        let accounts_base_url = url_override(settings, "TWILIO_ACCOUNTS_BASE_URL")?
             .unwrap_or_else(|| "https://api.twilio.com/2010-04-01/Accounts".to_owned());
         Ok(Self {
             account_sid,

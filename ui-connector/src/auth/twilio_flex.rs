@@ -2,10 +2,12 @@
 //! `/verify` function, which answers 200 for a valid token. The header is passed on exactly as
 //! received (as the Python service did), since the function is the customer's own code.
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 use futures::future::BoxFuture;
 
-use super::{check_host, endpoint, reject_placeholder, send, AuthError, PlatformAuth, Settings};
+use super::provider_http::{endpoint, send};
+use super::provider_settings::{check_host, reject_placeholder, url_override};
+use super::registry::{AuthError, PlatformAuth};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwilioFlexConfig {
@@ -14,8 +16,8 @@ pub struct TwilioFlexConfig {
 }
 
 impl TwilioFlexConfig {
-    pub(crate) fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let base_url = match settings.url_override("TWILIO_FLEX_BASE_URL")? {
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let base_url = match url_override(settings, "TWILIO_FLEX_BASE_URL")? {
             Some(url) => url,
             None => {
                 let environment = settings.required(

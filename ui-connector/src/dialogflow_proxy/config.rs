@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agent_assist_core::config::ConfigError;
+use agent_assist_core::config::{ConfigError, Settings};
 
 use super::target::Endpoint;
 
@@ -71,42 +71,24 @@ impl ProxyConfig {
 
     /// Reads `DIALOGFLOW_API_ENDPOINT`, `DIALOGFLOW_ALLOWED_PROJECTS` and
     /// `DIALOGFLOW_TIMEOUT_SECONDS`; `project_id` (`GCP_PROJECT_ID`) is the default allow-list.
-    pub fn from_env(project_id: &str) -> Result<Self, ConfigError> {
-        Self::from_lookup(project_id, agent_assist_core::config::optional)
-    }
-
-    /// As [`ProxyConfig::from_env`], with `lookup` standing in for the environment (it returns
-    /// `None` for unset variables; empty values count as unset).
-    pub fn from_lookup(
-        project_id: &str,
-        lookup: impl Fn(&'static str) -> Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let get = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty());
-
-        let api_endpoint = match get("DIALOGFLOW_API_ENDPOINT") {
+    pub fn from_settings(settings: &Settings, project_id: &str) -> Result<Self, ConfigError> {
+        let api_endpoint = match settings.get("DIALOGFLOW_API_ENDPOINT") {
             None => None,
             Some(raw) => {
-                let endpoint = Endpoint::parse(Some(raw.trim()))
+                let endpoint = Endpoint::parse(Some(&raw))
                     .map_err(|reason| ConfigError::new("DIALOGFLOW_API_ENDPOINT", reason))?;
                 endpoint.base().map(str::to_owned)
             }
         };
-
-        let allowed_projects = match get("DIALOGFLOW_ALLOWED_PROJECTS") {
+        let allowed_projects = match settings.list("DIALOGFLOW_ALLOWED_PROJECTS") {
             None => vec![project_id.to_owned()],
-            Some(raw) => {
-                let list: Vec<String> = raw
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                if list.is_empty() {
-                    return Err(ConfigError::new(
-                        "DIALOGFLOW_ALLOWED_PROJECTS",
-                        "lists no project",
-                    ));
-                }
+            Some(list) if list.is_empty() => {
+                return Err(ConfigError::new(
+                    "DIALOGFLOW_ALLOWED_PROJECTS",
+                    "lists no project",
+                ))
+            }
+            Some(list) => {
                 if let Some(bad) = list.iter().find(|p| !is_project_like(p)) {
                     return Err(ConfigError::new(
                         "DIALOGFLOW_ALLOWED_PROJECTS",
@@ -118,30 +100,11 @@ impl ProxyConfig {
                 list
             }
         };
-
-        let timeout = match get("DIALOGFLOW_TIMEOUT_SECONDS") {
-            None => DEFAULT_TIMEOUT,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(0) => {
-                    return Err(ConfigError::new(
-                        "DIALOGFLOW_TIMEOUT_SECONDS",
-                        "must be at least 1 second",
-                    ))
-                }
-                Ok(secs) => Duration::from_secs(secs),
-                Err(e) => {
-                    return Err(ConfigError::new(
-                        "DIALOGFLOW_TIMEOUT_SECONDS",
-                        format!("{raw:?} is not valid: {e}"),
-                    ))
-                }
-            },
-        };
-
         Ok(Self {
             api_endpoint,
             allowed_projects,
-            timeout,
+            timeout: settings
+                .seconds_or("DIALOGFLOW_TIMEOUT_SECONDS", DEFAULT_TIMEOUT.as_secs())?,
             ..Self::default()
         })
     }
@@ -161,30 +124,27 @@ fn is_project_like(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn lookup(vars: &[(&'static str, &str)]) -> impl Fn(&'static str) -> Option<String> {
-        let map: HashMap<&'static str, String> =
-            vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        move |name| map.get(name).cloned()
+    fn from_pairs(project_id: &str, pairs: &[(&str, &str)]) -> Result<ProxyConfig, ConfigError> {
+        ProxyConfig::from_settings(&Settings::from_pairs(pairs.iter().copied()), project_id)
     }
 
     #[test]
     fn defaults() {
-        let config = ProxyConfig::from_lookup("p1", lookup(&[])).unwrap();
+        let config = from_pairs("p1", &[]).unwrap();
         assert_eq!(config.api_endpoint, None);
         assert_eq!(config.allowed_projects, vec!["p1".to_owned()]);
         assert_eq!(config.timeout, Duration::from_secs(30));
         assert_eq!(config.max_request_bytes, 10 * 1024 * 1024);
         assert_eq!(config.credentials_file, None);
         // Empty values count as unset (Cloud Run deploys often set them).
-        let config = ProxyConfig::from_lookup(
+        let config = from_pairs(
             "p1",
-            lookup(&[
+            &[
                 ("DIALOGFLOW_API_ENDPOINT", ""),
                 ("DIALOGFLOW_ALLOWED_PROJECTS", " "),
                 ("DIALOGFLOW_TIMEOUT_SECONDS", ""),
-            ]),
+            ],
         )
         .unwrap();
         assert_eq!(config.allowed_projects, vec!["p1".to_owned()]);
@@ -193,13 +153,13 @@ mod tests {
 
     #[test]
     fn explicit_values() {
-        let config = ProxyConfig::from_lookup(
+        let config = from_pairs(
             "p1",
-            lookup(&[
+            &[
                 ("DIALOGFLOW_API_ENDPOINT", "http://127.0.0.1:9000/"),
                 ("DIALOGFLOW_ALLOWED_PROJECTS", " p2 , 123456789012,,"),
                 ("DIALOGFLOW_TIMEOUT_SECONDS", "5"),
-            ]),
+            ],
         )
         .unwrap();
         assert_eq!(
@@ -225,7 +185,7 @@ mod tests {
             ("DIALOGFLOW_TIMEOUT_SECONDS", "0"),
             ("DIALOGFLOW_TIMEOUT_SECONDS", "soon"),
         ] {
-            let err = ProxyConfig::from_lookup("p1", lookup(&[(name, value)])).unwrap_err();
+            let err = from_pairs("p1", &[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{value}");
         }
     }

@@ -1,17 +1,18 @@
 //! Sending a checked call to Dialogflow and relaying the answer as it streams in.
 
 use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, HeaderName, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderName, Method};
 use axum::response::Response;
 use futures::TryStreamExt;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use reqwest::Url;
 use tokio::time::Instant;
 
+use super::call::ProxiedCall;
 use super::config::ProxyConfig;
-use super::credentials::{CredentialsError, GoogleCredentials};
-use super::error::error_response;
-use super::target::{Endpoint, PathError, ProxyPath};
+use super::credentials::GoogleCredentials;
+use super::error::ProxyError;
+use super::target::Endpoint;
 
 /// Request headers passed on to Dialogflow; everything else (the desktop's `Authorization`,
 /// `Cookie`, `Origin`, `x-goog-*` such as `x-goog-user-project`, which would bill another
@@ -93,16 +94,15 @@ impl DialogflowProxy {
         })
     }
 
-    pub(crate) fn allows_project(&self, project: &str) -> bool {
-        self.config.allows_project(project)
-    }
-
-    pub(crate) fn upstream_url(
-        &self,
-        path: &ProxyPath<'_>,
-        query: Option<&str>,
-    ) -> Result<Url, PathError> {
-        self.endpoint.url(path, query)
+    /// The checks that need the proxy's settings: the project allow-list (403), then the
+    /// upstream URL it would go to (400). Returns that URL.
+    pub(crate) fn check(&self, call: &ProxiedCall) -> Result<Url, ProxyError> {
+        if !self.config.allows_project(&call.project) {
+            return Err(ProxyError::ProjectNotAllowed(call.project.clone()));
+        }
+        Ok(self
+            .endpoint
+            .url(&call.raw_path, &call.location, call.query.as_deref())?)
     }
 
     /// The request body, at most `max_request_bytes` of it (413 beyond, 400 if the desktop
@@ -111,33 +111,21 @@ impl DialogflowProxy {
         &self,
         headers: &HeaderMap,
         body: Body,
-    ) -> Result<Bytes, Response> {
-        let too_large = || {
-            error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "the request body is larger than {} bytes",
-                    self.config.max_request_bytes
-                ),
-            )
-        };
+    ) -> Result<Bytes, ProxyError> {
+        let limit = self.config.max_request_bytes;
         let declared = headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > self.config.max_request_bytes as u64) {
-            return Err(too_large());
+        if declared.is_some_and(|len| len > limit as u64) {
+            return Err(ProxyError::BodyTooLarge(limit));
         }
-        match Limited::new(body, self.config.max_request_bytes)
-            .collect()
-            .await
-        {
+        match Limited::new(body, limit).collect().await {
             Ok(collected) => Ok(collected.to_bytes()),
-            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Err(_) => Err(error_response(
-                StatusCode::BAD_REQUEST,
-                "the request body could not be read",
-            )),
+            Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+                Err(ProxyError::BodyTooLarge(limit))
+            }
+            Err(_) => Err(ProxyError::BodyUnreadable),
         }
     }
 
@@ -150,29 +138,18 @@ impl DialogflowProxy {
         url: Url,
         request_headers: &HeaderMap,
         body: Option<Bytes>,
-    ) -> Response {
+    ) -> Result<Response, ProxyError> {
         let deadline = Instant::now() + self.config.timeout;
 
         let auth = match tokio::time::timeout_at(deadline, self.credentials.headers()).await {
             Ok(Ok(headers)) => headers,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "no Google credentials for a Dialogflow call");
-                let message = match e {
-                    CredentialsError::Build(_) => {
-                        "the connector has no usable Google credentials (see its logs)"
-                    }
-                    CredentialsError::Token(_) => {
-                        "the connector could not get a Google access token (see its logs)"
-                    }
-                };
-                return error_response(StatusCode::SERVICE_UNAVAILABLE, message);
+                return Err(ProxyError::NoCredentials(e));
             }
             Err(_) => {
                 tracing::error!("timed out getting a Google access token for a Dialogflow call");
-                return error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the connector could not get a Google access token in time",
-                );
+                return Err(ProxyError::CredentialsTimedOut);
             }
         };
 
@@ -217,15 +194,15 @@ impl DialogflowProxy {
             Ok(Ok(response)) => response,
             Ok(Err(e)) if e.is_timeout() => {
                 tracing::warn!(error = %e, "Dialogflow timed out");
-                return self.timed_out();
+                return Err(ProxyError::TimedOut(self.config.timeout));
             }
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "cannot reach Dialogflow");
-                return error_response(StatusCode::BAD_GATEWAY, "cannot reach Dialogflow");
+                return Err(ProxyError::Unreachable);
             }
             Err(_) => {
                 tracing::warn!(timeout = ?self.config.timeout, "Dialogflow timed out");
-                return self.timed_out();
+                return Err(ProxyError::TimedOut(self.config.timeout));
             }
         };
 
@@ -237,19 +214,9 @@ impl DialogflowProxy {
         let stream = response.bytes_stream().inspect_err(|e| {
             tracing::warn!(error = %e, "Dialogflow response body interrupted");
         });
-        builder.body(Body::from_stream(stream)).unwrap_or_else(|_| {
-            error_response(StatusCode::BAD_GATEWAY, "invalid Dialogflow response")
-        })
-    }
-
-    fn timed_out(&self) -> Response {
-        error_response(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "Dialogflow did not answer within {} s",
-                self.config.timeout.as_secs_f64()
-            ),
-        )
+        builder
+            .body(Body::from_stream(stream))
+            .map_err(|_| ProxyError::InvalidResponse)
     }
 }
 

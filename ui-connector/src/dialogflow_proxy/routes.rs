@@ -2,16 +2,18 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::Response;
+use axum::body::Body;
+use axum::extract::{FromRef, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 
-use super::error::error_response;
-use super::target::{self, PathError};
-use crate::app::AppState;
-use crate::jwt::JwtError;
+use super::call::ProxiedCall;
+use super::error::ProxyError;
+use super::DialogflowProxy;
+use crate::jwt::{Authorized, JwtKeys, Unauthorized};
+use crate::metrics::ConnectorMetrics;
 
 /// One row of the route table: `/<version>/projects/<p>/locations/<l>/<collection>[/<tail>]`.
 #[derive(Debug)]
@@ -99,109 +101,56 @@ pub(crate) fn match_route(method: &Method, collection: &str, tail: bool) -> Rout
     }
 }
 
+/// What the proxy needs.
+#[derive(Clone, FromRef)]
+pub struct ProxyState {
+    pub proxy: Arc<DialogflowProxy>,
+    pub jwt: Arc<JwtKeys>,
+    pub metrics: Arc<ConnectorMetrics>,
+}
+
 /// The proxy's routes; every path under `/<version>/projects/` reaches [`proxy`], which does its
-/// own matching on the raw path.
-pub fn routes() -> Router<Arc<AppState>> {
-    Router::new().route("/{version}/projects/{*rest}", any(proxy))
+/// own matching on the raw path ([`ProxiedCall`]).
+pub fn routes(state: ProxyState) -> Router {
+    Router::new()
+        .route("/{version}/projects/{*rest}", any(proxy))
+        .with_state(state)
 }
 
 /// Checks a call in this order, answering the first failure with a JSON error and sending
 /// nothing upstream: path segments (400), route table (404, 405), the desktop's JWT (401),
 /// project allow-list (403), upstream URL (400), body size (413). Then forwards it.
-async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let raw_path = parts.uri.path();
-    let path = match target::parse(raw_path) {
-        Ok(path) => path,
-        Err(PathError::Invalid(reason)) => {
-            return error_response(StatusCode::BAD_REQUEST, format!("invalid path: {reason}"))
-        }
-        Err(PathError::Unknown) => return not_found(),
+async fn proxy(
+    call: ProxiedCall,
+    authorized: Result<Authorized, Unauthorized>,
+    State(state): State<ProxyState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ProxyError> {
+    let Authorized(claims) = authorized.map_err(|Unauthorized(e)| ProxyError::from(e))?;
+    let url = state.proxy.check(&call)?;
+    let body = match call.without_body {
+        true => None,
+        false => Some(state.proxy.read_body(&headers, body).await?),
     };
-
-    match match_route(&parts.method, path.collection, path.has_tail) {
-        RouteMatch::Allowed => {}
-        RouteMatch::Unknown => return not_found(),
-        RouteMatch::WrongMethod(allowed) => {
-            let mut response = error_response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                format!("{} is not allowed on this path", parts.method),
-            );
-            let list = allowed
-                .iter()
-                .map(Method::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            if let Ok(value) = HeaderValue::from_str(&list) {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
-            return response;
-        }
-    }
-
-    let verified = match parts.headers.get(header::AUTHORIZATION) {
-        None => Err(JwtError::Missing),
-        Some(value) => value
-            .to_str()
-            .map_err(|_| JwtError::Malformed)
-            .and_then(|token| state.jwt.verify(token)),
-    };
-    let claims = match verified {
-        Ok(claims) => claims,
-        Err(e) => return error_response(StatusCode::UNAUTHORIZED, e.to_string()),
-    };
-
-    let proxy = &state.proxy;
-    if !proxy.allows_project(path.project) {
-        return error_response(
-            StatusCode::FORBIDDEN,
-            format!(
-                "project {} is not one this connector proxies for",
-                path.project
-            ),
-        );
-    }
-
-    let url = match proxy.upstream_url(&path, parts.uri.query()) {
-        Ok(url) => url,
-        Err(PathError::Invalid(reason)) => {
-            return error_response(StatusCode::BAD_REQUEST, format!("invalid path: {reason}"))
-        }
-        Err(PathError::Unknown) => return not_found(),
-    };
-
-    let body = if parts.method == Method::GET || path.is_complete_call() {
-        None
-    } else {
-        match proxy.read_body(&parts.headers, body).await {
-            Ok(bytes) => Some(bytes),
-            Err(response) => return response,
-        }
-    };
-
     let started = std::time::Instant::now();
-    let response = proxy
-        .forward(parts.method.clone(), url, &parts.headers, body)
-        .await;
+    let response = state
+        .proxy
+        .forward(call.method.clone(), url, &headers, body)
+        .await
+        .into_response();
     state
         .metrics
         .proxy_request(response.status().as_u16(), started.elapsed().as_secs_f64());
     tracing::info!(
-        method = %parts.method,
-        path = raw_path,
+        method = %call.method,
+        path = call.raw_path,
         status = response.status().as_u16(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         user = %claims.gcp_agent_assist_user,
         "Dialogflow call proxied"
     );
-    response
-}
-
-fn not_found() -> Response {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "not a Dialogflow method this connector proxies",
-    )
+    Ok(response)
 }
 
 #[cfg(test)]

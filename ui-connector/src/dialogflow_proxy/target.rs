@@ -195,29 +195,34 @@ impl Endpoint {
 
     /// The upstream URL for `path` (forwarded as received) and `query`. Checked again after
     /// parsing: if the URL parser would send the request anywhere else, it is refused.
-    pub fn url(&self, path: &ProxyPath<'_>, query: Option<&str>) -> Result<Url, PathError> {
+    pub fn url(
+        &self,
+        raw_path: &str,
+        location: &str,
+        query: Option<&str>,
+    ) -> Result<Url, PathError> {
         let (base, host, prefix) = match self {
             Endpoint::Google => {
-                let host = if path.location.eq_ignore_ascii_case("global") {
+                let host = if location.eq_ignore_ascii_case("global") {
                     "dialogflow.googleapis.com".to_owned()
                 } else {
                     format!(
                         "{}-dialogflow.googleapis.com",
-                        path.location.to_ascii_lowercase()
+                        location.to_ascii_lowercase()
                     )
                 };
                 (format!("https://{host}"), host, "")
             }
             Endpoint::Fixed { base, host, prefix } => (base.clone(), host.clone(), prefix.as_str()),
         };
-        let mut target = format!("{base}{}", path.raw);
+        let mut target = format!("{base}{raw_path}");
         if let Some(query) = query {
             target.push('?');
             target.push_str(query);
         }
         let url = Url::parse(&target)
             .map_err(|_| PathError::Invalid("the path does not form a valid URL"))?;
-        let expected_path = format!("{prefix}{}", path.raw);
+        let expected_path = format!("{prefix}{raw_path}");
         if url.host_str() != Some(host.as_str()) || url.path() != expected_path {
             return Err(PathError::Invalid(
                 "the path does not form a safe upstream URL",
@@ -308,12 +313,12 @@ mod tests {
         let google = Endpoint::parse(None).unwrap();
         let p = parse("/v2/projects/p1/locations/global/conversations").unwrap();
         assert_eq!(
-            google.url(&p, Some("a=1&b=%2F")).unwrap().as_str(),
+            google.url(p.raw, p.location, Some("a=1&b=%2F")).unwrap().as_str(),
             "https://dialogflow.googleapis.com/v2/projects/p1/locations/global/conversations?a=1&b=%2F"
         );
         let p = parse("/v2/projects/p1/locations/europe-west2/conversations/c1").unwrap();
         assert_eq!(
-            google.url(&p, None).unwrap().as_str(),
+            google.url(p.raw, p.location, None).unwrap().as_str(),
             "https://europe-west2-dialogflow.googleapis.com/v2/projects/p1/locations/europe-west2/conversations/c1"
         );
     }
@@ -324,13 +329,16 @@ mod tests {
         assert_eq!(fixed.base(), Some("http://127.0.0.1:9000"));
         let p = parse("/v2/projects/p1/locations/europe-west2/conversations/c1").unwrap();
         assert_eq!(
-            fixed.url(&p, None).unwrap().as_str(),
+            fixed.url(p.raw, p.location, None).unwrap().as_str(),
             "http://127.0.0.1:9000/v2/projects/p1/locations/europe-west2/conversations/c1"
         );
         let prefixed = Endpoint::parse(Some("https://df.example/prefix/")).unwrap();
         assert_eq!(prefixed.base(), Some("https://df.example/prefix"));
         assert_eq!(
-            prefixed.url(&p, Some("x=y")).unwrap().as_str(),
+            prefixed
+                .url(p.raw, p.location, Some("x=y"))
+                .unwrap()
+                .as_str(),
             "https://df.example/prefix/v2/projects/p1/locations/europe-west2/conversations/c1?x=y"
         );
         for bad in [
@@ -349,6 +357,9 @@ mod tests {
         let google = Endpoint::parse(None).unwrap();
         // `{` passes the segment checks but the URL parser would percent-encode it.
         let p = parse("/v2/projects/p1/locations/global/conversations/a{b").unwrap();
-        assert!(matches!(google.url(&p, None), Err(PathError::Invalid(_))));
+        assert!(matches!(
+            google.url(p.raw, p.location, None),
+            Err(PathError::Invalid(_))
+        ));
     }
 }

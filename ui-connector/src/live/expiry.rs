@@ -12,6 +12,7 @@ use std::time::Duration;
 use socketioxide::socket::Sid;
 use socketioxide::SocketIo;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::jwt::now_secs;
 
@@ -34,14 +35,19 @@ impl ExpiryWatch {
     }
 
     /// The watcher: sleeps until the earliest expiry, then tells and disconnects every socket
-    /// whose token has expired. Ends when every [`ExpiryWatch`] is dropped.
-    pub(super) async fn run(mut registrations: mpsc::UnboundedReceiver<(u64, Sid)>, io: SocketIo) {
+    /// whose token has expired. Ends when `shutdown` fires or every [`ExpiryWatch`] is dropped.
+    pub(super) async fn run(
+        mut registrations: mpsc::UnboundedReceiver<(u64, Sid)>,
+        io: SocketIo,
+        shutdown: CancellationToken,
+    ) {
         let mut due: BinaryHeap<Reverse<(u64, Sid)>> = BinaryHeap::new();
         loop {
             let wait = due
                 .peek()
                 .map(|Reverse((exp, _))| Duration::from_secs(exp.saturating_sub(now_secs())));
             tokio::select! {
+                _ = shutdown.cancelled() => return,
                 registration = registrations.recv() => match registration {
                     Some(entry) => due.push(Reverse(entry)),
                     None => return,

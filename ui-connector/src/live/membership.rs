@@ -1,6 +1,6 @@
 //! The conversations one socket has joined, each forwarded from its bus subscription.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use agent_assist_core::{ConversationName, Subscription};
@@ -8,8 +8,7 @@ use socketioxide::extract::{AckSender, SocketRef};
 use socketioxide::{SendError, SocketError};
 use tokio::task::AbortHandle;
 
-use super::JoinRequest;
-use crate::app::AppState;
+use super::{JoinRequest, LiveState};
 
 /// How long an event waits for room in a slow socket's buffer before the socket is disconnected.
 /// Disconnecting is safe: the client reconnects and recovers with `since`.
@@ -28,7 +27,7 @@ impl Memberships {
     /// new request (a desktop re-joining with `since` after a reconnect).
     pub(super) async fn join(
         &self,
-        state: &Arc<AppState>,
+        state: &LiveState,
         socket: SocketRef,
         request: JoinRequest,
         ack: AckSender,
@@ -97,7 +96,7 @@ impl Memberships {
 /// When the subscription ends (the socket fell further behind than history reaches, or the bus
 /// is gone), the socket is disconnected: it reconnects, re-joins with `since`, and is told
 /// `recovered: false` rather than silently missing events.
-async fn forward(socket: SocketRef, mut subscription: Subscription, state: Arc<AppState>) {
+async fn forward(socket: SocketRef, mut subscription: Subscription, state: LiveState) {
     forward_events(&socket, &mut subscription, &state).await;
     if socket.connected() {
         tracing::warn!(conversation = %subscription.conversation(), "event stream ended, disconnecting the socket so it recovers");
@@ -105,7 +104,7 @@ async fn forward(socket: SocketRef, mut subscription: Subscription, state: Arc<A
     }
 }
 
-async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, state: &AppState) {
+async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, state: &LiveState) {
     while let Some(event) = subscription.next().await {
         let mut waited = Duration::ZERO;
         loop {

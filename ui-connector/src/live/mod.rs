@@ -20,11 +20,14 @@ mod session;
 
 use std::sync::Arc;
 
+use agent_assist_core::ConversationBus;
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
+use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
+use crate::jwt::JwtKeys;
+use crate::metrics::ConnectorMetrics;
 
 pub use join_request::JoinRequest;
 
@@ -32,8 +35,17 @@ pub use join_request::JoinRequest;
 /// full history replay (100 events by default) plus live traffic.
 const SOCKET_BUFFER: usize = 1024;
 
-/// The Socket.IO layer and its handle (kept to close every socket on shutdown).
-pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
+/// What the socket handlers need.
+#[derive(Clone)]
+pub struct LiveState {
+    pub jwt: Arc<JwtKeys>,
+    pub bus: ConversationBus,
+    pub metrics: Arc<ConnectorMetrics>,
+}
+
+/// The Socket.IO layer and its handle (to close every socket on shutdown). The token-expiry
+/// watcher runs until `shutdown` fires.
+pub fn layer(state: LiveState, shutdown: &CancellationToken) -> (SocketIoLayer, SocketIo) {
     let (expiry, registrations) = expiry::ExpiryWatch::new();
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(SOCKET_BUFFER)
@@ -42,7 +54,11 @@ pub fn layer(state: Arc<AppState>) -> (SocketIoLayer, SocketIo) {
         .with_state(state)
         .with_state(expiry)
         .build_layer();
-    tokio::spawn(expiry::ExpiryWatch::run(registrations, io.clone()));
+    tokio::spawn(expiry::ExpiryWatch::run(
+        registrations,
+        io.clone(),
+        shutdown.clone(),
+    ));
     io.ns("/", session::on_connect.with(session::authenticate));
     (layer, io)
 }

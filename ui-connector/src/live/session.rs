@@ -8,8 +8,7 @@ use socketioxide::socket::DisconnectReason;
 
 use super::expiry::ExpiryWatch;
 use super::membership::Memberships;
-use super::JoinRequest;
-use crate::app::AppState;
+use super::{JoinRequest, LiveState};
 use crate::jwt::JwtError;
 
 /// Connect middleware: a missing or invalid token refuses the connection, and only this
@@ -21,7 +20,7 @@ use crate::jwt::JwtError;
 pub(super) async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
-    State(state): State<Arc<AppState>>,
+    State(state): State<LiveState>,
     State(expiry): State<ExpiryWatch>,
 ) -> Result<(), JwtError> {
     let token = auth
@@ -47,7 +46,7 @@ pub(super) async fn authenticate(
 /// Everything happens in [`authenticate`]; socketioxide requires a connect handler.
 pub(super) async fn on_connect(_: SocketRef) {}
 
-fn register_handlers(socket: SocketRef, state: &AppState) {
+fn register_handlers(socket: SocketRef, state: &LiveState) {
     let memberships = Arc::new(Memberships::default());
     state.metrics.socket_connected();
     socket.on("join-conversation", {
@@ -55,7 +54,7 @@ fn register_handlers(socket: SocketRef, state: &AppState) {
         async move |socket: SocketRef,
                     TryData(argument): TryData<Value>,
                     ack: AckSender,
-                    State(state): State<Arc<AppState>>| {
+                    State(state): State<LiveState>| {
             let request = match JoinRequest::parse(argument.ok()) {
                 Ok(request) => request,
                 Err(reason) => {
@@ -81,7 +80,7 @@ fn register_handlers(socket: SocketRef, state: &AppState) {
         }
     });
     socket.on_disconnect(
-        async move |reason: DisconnectReason, State(state): State<Arc<AppState>>| {
+        async move |reason: DisconnectReason, State(state): State<LiveState>| {
             memberships.release_all();
             state.metrics.socket_disconnected();
             tracing::debug!(?reason, "socket disconnected");

@@ -1,4 +1,4 @@
-//! The interceptor's Prometheus metrics: pushes by type and outcome, and how long the bus takes.
+//! The intake's Prometheus metrics: pushes by type and outcome, and how long the bus takes.
 
 use agent_assist_core::EventType;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+/// What became of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
     Accepted,
@@ -33,15 +34,14 @@ struct PushLabels {
     outcome: &'static str,
 }
 
-pub struct InterceptorMetrics {
-    pub registry: Registry,
+pub struct IntakeMetrics {
     pushes: Family<PushLabels, Counter>,
     publish_seconds: Histogram,
 }
 
-impl Default for InterceptorMetrics {
-    fn default() -> Self {
-        let mut registry = Registry::default();
+impl IntakeMetrics {
+    /// Registers the intake's metrics in `registry`.
+    pub fn register(registry: &mut Registry) -> Self {
         let pushes = Family::<PushLabels, Counter>::default();
         registry.register(
             "interceptor_pushes",
@@ -56,14 +56,11 @@ impl Default for InterceptorMetrics {
             publish_seconds.clone(),
         );
         Self {
-            registry,
             pushes,
             publish_seconds,
         }
     }
-}
 
-impl InterceptorMetrics {
     pub fn push(&self, event_type: EventType, outcome: Outcome) {
         self.pushes
             .get_or_create(&PushLabels {

@@ -1,31 +1,35 @@
 //! A minimal Socket.IO v5 client over Engine.IO v4 WebSocket transport: just what a desktop does
-//! to receive live events, cheap enough to run ten thousand of in one process.
+//! to receive live events, cheap enough to run ten thousand of in one process (the benchmark)
+//! and exact enough to assert on (the tests).
 //!
 //! The exchange, as text frames on `ws://<connector>/socket.io/?EIO=4&transport=websocket`:
 //! - server `0{"sid":..,"pingInterval":..}` (Engine.IO open);
 //! - client `40{"token":"<jwt>"}` (Socket.IO connect with auth), server `40{"sid":..}`, or
 //!   `44{"message":..}` when the token is refused;
-//! - client `42<id>["join-conversation","<name>"]`, server acknowledges `43<id>[true,"<name>"]`;
+//! - client `42<id>["join-conversation",<argument>]`, server acknowledges `43<id>[true,"<name>"]`;
 //! - events arrive as `42["<event>",{...}]`;
-//! - the server pings with `2`, the client answers `3`.
+//! - the server pings with `2`, the client answers `3`; `41` or a close ends the session.
 //!
-//! Each client binds its own loopback source address (127.0.0.2 and up, see
-//! [`source_address`]) so tens of thousands of connections to one port do not run out of
-//! ephemeral ports.
+//! The desktops themselves use npm's `socket.io-client`; the Node suite in
+//! `ui-connector/tests/socketio` checks the connector against it. This client exists so that
+//! Rust tests can drive live events (and fault scenarios such as a client that stops reading)
+//! without Node.
 
+use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 use futures::{SinkExt, StreamExt};
+use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use crate::payload::clock_ns;
-
 /// Number of loopback source addresses clients are spread over (127.0.0.2 ..= 127.0.0.17); each
-/// has its own ephemeral port range (see `/proc/sys/net/ipv4/ip_local_port_range`).
+/// has its own ephemeral port range (see `/proc/sys/net/ipv4/ip_local_port_range`), so tens of
+/// thousands of connections to one port do not run out of ephemeral ports.
 pub const SOURCE_ADDRESSES: usize = 16;
 
 /// The source address of client number `index`.
@@ -46,8 +50,9 @@ fn ws_config() -> WebSocketConfig {
 pub struct SocketClient {
     ws: WebSocketStream<TcpStream>,
     next_ack: u64,
-    /// Event frames that arrived while waiting for an acknowledgement, with their arrival time.
-    early: Vec<(String, u64)>,
+    /// Event frames (`["<event>",...]`) that arrived while waiting for something else, with
+    /// their arrival time.
+    early: VecDeque<(String, Instant)>,
 }
 
 /// Why [`SocketClient::run`] returned.
@@ -57,9 +62,23 @@ pub enum Ended {
     ByServer,
 }
 
+/// One event as a test reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub name: String,
+    /// The first argument (the connector's events have exactly one).
+    pub payload: Value,
+}
+
 impl SocketClient {
-    /// Connects from `source` to `server` and authenticates with `token`.
-    pub async fn connect(
+    /// Connects from 127.0.0.1 and authenticates with `token`.
+    pub async fn connect(server: SocketAddr, token: &str) -> anyhow::Result<Self> {
+        Self::connect_from(server, Ipv4Addr::LOCALHOST, token).await
+    }
+
+    /// Connects from `source` to `server` and authenticates with `token`; an error carries the
+    /// server's refusal (`connection refused: {"message": ...}`).
+    pub async fn connect_from(
         server: SocketAddr,
         source: Ipv4Addr,
         token: &str,
@@ -80,7 +99,7 @@ impl SocketClient {
         let mut client = Self {
             ws,
             next_ack: 0,
-            early: Vec::new(),
+            early: VecDeque::new(),
         };
         let open = client.next_text().await?;
         if !open.starts_with('0') {
@@ -100,32 +119,69 @@ impl SocketClient {
         }
     }
 
-    /// Joins a conversation and waits for the acknowledgement `[true, <name>]`.
-    pub async fn join(&mut self, conversation: &str) -> anyhow::Result<()> {
+    /// Emits `event` with `argument` and returns the acknowledgement's arguments.
+    pub async fn emit_with_ack(&mut self, event: &str, argument: Value) -> anyhow::Result<Value> {
         let id = self.next_ack;
         self.next_ack += 1;
-        let packet = format!(
-            "42{id}{}",
-            serde_json::json!(["join-conversation", conversation])
-        );
+        let packet = format!("42{id}{}", serde_json::json!([event, argument]));
         self.ws.send(Message::text(packet)).await?;
         let ack_prefix = format!("43{id}");
         loop {
             let frame = self.next_text().await?;
             if let Some(arguments) = frame.strip_prefix(&ack_prefix) {
-                let ack: serde_json::Value = serde_json::from_str(arguments)?;
-                if ack.get(0) == Some(&serde_json::Value::Bool(true)) {
-                    return Ok(());
-                }
-                bail!("join-conversation refused: {arguments}");
+                return Ok(serde_json::from_str(arguments)?);
             }
             self.handle_other(frame).await?;
         }
     }
 
+    /// Joins a conversation (a name, or `{conversation_name, since}`) and returns the
+    /// acknowledgement; an error unless it starts with `true`.
+    pub async fn join(&mut self, argument: impl Into<Value>) -> anyhow::Result<Value> {
+        let ack = self
+            .emit_with_ack("join-conversation", argument.into())
+            .await?;
+        if ack.get(0) != Some(&Value::Bool(true)) {
+            bail!("join-conversation refused: {ack}");
+        }
+        Ok(ack)
+    }
+
+    /// The next event; `None` once the server disconnected the socket or closed the connection.
+    pub async fn next_event(&mut self) -> anyhow::Result<Option<Event>> {
+        let frame = match self.early.pop_front() {
+            Some((frame, _)) => frame,
+            None => loop {
+                let frame = match self.next_text().await {
+                    Ok(frame) => frame,
+                    Err(_) => return Ok(None),
+                };
+                if frame.starts_with("42") {
+                    break frame;
+                }
+                if frame == "1" || frame.starts_with("41") {
+                    return Ok(None);
+                }
+                if frame == "2" {
+                    self.ws.send(Message::text("3")).await?;
+                }
+            },
+        };
+        let arguments: Vec<Value> = serde_json::from_str(&frame[2..])?;
+        let mut arguments = arguments.into_iter();
+        let name = match arguments.next() {
+            Some(Value::String(name)) => name,
+            other => bail!("an event without a name: {other:?}"),
+        };
+        Ok(Some(Event {
+            name,
+            payload: arguments.next().unwrap_or(Value::Null),
+        }))
+    }
+
     /// Receives until the server ends the connection, answering pings and passing each event's
-    /// arguments (`["<event>",{...}]`) with its arrival time ([`clock_ns`]) to `on_event`.
-    pub async fn run(mut self, mut on_event: impl FnMut(&str, u64)) -> anyhow::Result<Ended> {
+    /// arguments (`["<event>",{...}]`) with its arrival time to `on_event` (the benchmark).
+    pub async fn run(mut self, mut on_event: impl FnMut(&str, Instant)) -> anyhow::Result<Ended> {
         for (frame, at) in std::mem::take(&mut self.early) {
             on_event(&frame[2..], at);
         }
@@ -133,7 +189,7 @@ impl SocketClient {
             let Message::Text(text) = message? else {
                 continue;
             };
-            let at = clock_ns();
+            let at = Instant::now();
             let frame = text.as_str();
             if let Some(arguments) = frame.strip_prefix("42") {
                 on_event(arguments, at);
@@ -158,12 +214,12 @@ impl SocketClient {
     }
 
     /// A frame that is not the one being waited for: pings are answered, events kept for
-    /// [`SocketClient::run`], anything else ignored.
+    /// later, anything else ignored.
     async fn handle_other(&mut self, frame: String) -> anyhow::Result<()> {
         if frame == "2" {
             self.ws.send(Message::text("3")).await?;
         } else if frame.starts_with("42") {
-            self.early.push((frame, clock_ns()));
+            self.early.push_back((frame, Instant::now()));
         } else if frame == "1" || frame.starts_with("41") {
             bail!("disconnected by the server");
         }

@@ -1,0 +1,24 @@
+//! The door through which Agent Assist events enter the conversation bus.
+//!
+//! Both services need it: the interceptor serves it in production, and the connector's local
+//! mode serves the same endpoints on its own port. It lives in its own crate so that neither
+//! service depends on the other.
+//!
+//! - [`message`]: a Pub/Sub message (however it arrived) to the event desktops receive.
+//! - [`envelope`]: the push envelope Pub/Sub POSTs, parsed into a message; and built, for the
+//!   tools and tests that play Pub/Sub.
+//! - [`intake`]: publishing an event on the bus and counting the outcome.
+//! - [`routes`]: the four push endpoints, one handler parameterised by event type.
+//! - [`metrics`]: what operators graph.
+
+pub mod envelope;
+pub mod intake;
+pub mod message;
+pub mod metrics;
+pub mod routes;
+
+pub use envelope::PushEnvelope;
+pub use intake::{Intake, IntakeError};
+pub use message::{MalformedMessage, PubsubMessage};
+pub use metrics::{IntakeMetrics, Outcome};
+pub use routes::push_routes;
