@@ -1,0 +1,179 @@
+# The two Cloud Run services with the settings deploy.sh's `gcloud run deploy` gives them,
+# and who may invoke them.
+
+locals {
+  redis_env = {
+    REDISHOST = google_redis_instance.bus.host
+    REDISPORT = tostring(google_redis_instance.bus.port)
+  }
+
+  # Application settings, passed only when set (unset: the binary's default), as deploy.sh's
+  # SHARED_APP_VARS and CONNECTOR_APP_VARS.
+  shared_app_settings = {
+    CONVERSATION_HISTORY_LENGTH      = var.conversation_history_length
+    CONVERSATION_HISTORY_TTL_SECONDS = var.conversation_history_ttl_seconds
+    DEDUP_WINDOW_SECONDS             = var.dedup_window_seconds
+    REDIS_TIMEOUT_MS                 = var.redis_timeout_ms
+  }
+  connector_app_settings = {
+    AUTH_OPTION                 = var.auth_option
+    APP_AUTH_OPTION             = var.app_auth_option
+    SALESFORCE_DOMAIN           = var.salesforce_domain
+    SALESFORCE_ORGANIZATION_ID  = var.salesforce_organization_id
+    GENESYS_CLOUD_ENVIRONMENT   = var.genesys_cloud_environment
+    TWILIO_FLEX_ENVIRONMENT     = var.twilio_flex_environment
+    TWILIO_ACCOUNT_SID          = var.twilio_account_sid
+    CORS_ALLOWED_ORIGINS        = var.cors_allowed_origins
+    JWT_TOKEN_LIFETIME          = var.jwt_token_lifetime
+    INTEGRATION_KEY_TTL_SECONDS = var.integration_key_ttl_seconds
+  }
+
+  # With push_auth_audience set, the interceptor verifies the push tokens itself: their
+  # audience and the account that signed them (the invoker).
+  push_auth_env = var.push_auth_audience == "" ? {} : {
+    PUSH_AUTH_SERVICE_ACCOUNT = google_service_account.pubsub_invoker.email
+    PUSH_AUTH_AUDIENCE        = var.push_auth_audience
+  }
+
+  connector_env = merge(
+    local.redis_env,
+    { GCP_PROJECT_ID = var.gcp_project_id },
+    { for name, value in merge(local.connector_app_settings, local.shared_app_settings) : name => value if value != "" },
+  )
+  interceptor_env = merge(
+    local.redis_env,
+    { for name, value in local.shared_app_settings : name => value if value != "" },
+    local.push_auth_env,
+  )
+
+  # The connector reads the key from /secret/jwt_secret_key (its JWT_SECRET_KEY_PATH default).
+  jwt_secret_mount_dir = "/secret"
+  jwt_secret_file      = "jwt_secret_key"
+}
+
+# Reachable only from inside the project (Pub/Sub push counts as internal) and only with an
+# identity token of an account holding run.invoker: the Pub/Sub invoker.
+resource "google_cloud_run_v2_service" "interceptor" {
+  name     = var.interceptor_service_name
+  location = var.service_region
+  ingress  = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  # teardown.sh deletes the services; `terraform destroy` must be able to as well.
+  deletion_protection = false
+
+  template {
+    service_account = google_service_account.interceptor.email
+
+    scaling {
+      min_instance_count = var.interceptor_min_instances
+      # Cloud Run's default maximum, which deploy.sh's services get; the v2 API rejects a
+      # minimum without a maximum.
+      max_instance_count = 100
+    }
+
+    vpc_access {
+      connector = google_vpc_access_connector.bus.id
+      # gcloud's default with --vpc-connector: only private ranges (Redis) go through it.
+      egress = "PRIVATE_RANGES_ONLY"
+    }
+
+    containers {
+      image = local.interceptor_image
+
+      dynamic "env" {
+        for_each = local.interceptor_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.interceptor_image != "" || var.image_tag != ""
+      error_message = "Set image_tag (the tag of the images in artifact_repository) or interceptor_image."
+    }
+  }
+
+  depends_on = [google_project_iam_member.interceptor]
+}
+
+# Public (desktops connect directly; every request carries a token), one-hour timeout for
+# long-lived Socket.IO connections, session affinity so polling fallbacks stay on one
+# instance, and the JWT secret mounted as a file where the binary looks for it.
+resource "google_cloud_run_v2_service" "connector" {
+  name                = var.connector_service_name
+  location            = var.service_region
+  deletion_protection = false
+
+  template {
+    service_account  = google_service_account.connector.email
+    timeout          = "3600s"
+    session_affinity = true
+
+    scaling {
+      min_instance_count = var.connector_min_instances
+      max_instance_count = 100
+    }
+
+    vpc_access {
+      connector = google_vpc_access_connector.bus.id
+      egress    = "PRIVATE_RANGES_ONLY"
+    }
+
+    volumes {
+      name = "jwt-secret"
+      secret {
+        secret = google_secret_manager_secret.jwt.secret_id
+        items {
+          version = "latest"
+          path    = local.jwt_secret_file
+        }
+      }
+    }
+
+    containers {
+      image = local.connector_image
+
+      dynamic "env" {
+        for_each = local.connector_env
+        content {
+          name  = env.key
+          value = env.value
+        }
+      }
+
+      volume_mounts {
+        name       = "jwt-secret"
+        mount_path = local.jwt_secret_mount_dir
+      }
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.connector_image != "" || var.image_tag != ""
+      error_message = "Set image_tag (the tag of the images in artifact_repository) or connector_image."
+    }
+  }
+
+  # The revision starts only once its account may read the secret and a version exists.
+  depends_on = [google_project_iam_member.connector, google_secret_manager_secret_version.jwt]
+}
+
+# `gcloud run deploy --allow-unauthenticated`.
+resource "google_cloud_run_v2_service_iam_member" "connector_public" {
+  name     = google_cloud_run_v2_service.connector.name
+  location = google_cloud_run_v2_service.connector.location
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+# The only identity allowed to call the interceptor: the account Pub/Sub pushes with.
+resource "google_cloud_run_v2_service_iam_member" "interceptor_pubsub_invoker" {
+  name     = google_cloud_run_v2_service.interceptor.name
+  location = google_cloud_run_v2_service.interceptor.location
+  role     = "roles/run.invoker"
+  member   = "serviceAccount:${google_service_account.pubsub_invoker.email}"
+}

@@ -1,0 +1,342 @@
+# Inputs. Each deploy/.env setting is the variable of the same name in lower case, with the
+# same meaning and the same default (deploy/.env.sample documents them too); the tests in
+# crates/deployment-checks/tests/terraform.rs keep the two in step. Only the image variables
+# and push_auth_audience have no .env counterpart (see their descriptions).
+
+# ---- Required ----------------------------------------------------------------------------
+
+variable "gcp_project_id" {
+  description = "The Google Cloud project id (not its name or number) everything is created in."
+  type        = string
+}
+
+variable "service_region" {
+  description = "Region of the Cloud Run services, Redis, the VPC connector, the image repository and the secret's replica, e.g. us-central1."
+  type        = string
+}
+
+variable "vpc_connector_range" {
+  description = "An unused /28 range of vpc_network for the Serverless VPC Access connector (it must not overlap any subnet or other connector of the network)."
+  type        = string
+
+  validation {
+    # deploy.sh accepts an IPv4 range ending in /28 and nothing else.
+    condition     = endswith(var.vpc_connector_range, "/28") && can(cidrhost(var.vpc_connector_range, 0))
+    error_message = "vpc_connector_range must be an IPv4 /28 range such as 10.8.0.0/28."
+  }
+}
+
+# ---- Images ------------------------------------------------------------------------------
+
+variable "artifact_repository" {
+  description = "Artifact Registry (Docker) repository the images are pushed to."
+  type        = string
+  default     = "aa-integration"
+}
+
+variable "image_tag" {
+  description = "Tag of the images in artifact_repository to run (deploy.sh's Cloud Build step pushes <git commit>-<UTC time>; see README.md). Used for each service whose *_image variable is empty."
+  type        = string
+  default     = ""
+}
+
+variable "connector_image" {
+  description = "Full image reference of the UI connector, for images built elsewhere (your pipeline). Empty: <region>-docker.pkg.dev/<project>/<artifact_repository>/ui-connector:<image_tag>. No .env counterpart: deploy.sh always builds its own."
+  type        = string
+  default     = ""
+}
+
+variable "interceptor_image" {
+  description = "Full image reference of the Pub/Sub interceptor, for images built elsewhere. Empty: <region>-docker.pkg.dev/<project>/<artifact_repository>/cloud-pubsub-interceptor:<image_tag>. No .env counterpart."
+  type        = string
+  default     = ""
+}
+
+# ---- Cloud Run services ------------------------------------------------------------------
+
+variable "connector_service_name" {
+  description = "Cloud Run service name of the UI connector; it also names the service URL."
+  type        = string
+  default     = "ui-connector"
+}
+
+variable "interceptor_service_name" {
+  description = "Cloud Run service name of the Pub/Sub interceptor."
+  type        = string
+  default     = "cloud-pubsub-interceptor"
+}
+
+variable "connector_min_instances" {
+  description = "Minimum warm instances of the connector (0 allows scaling to zero, at the cost of cold starts)."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.connector_min_instances >= 0 && var.connector_min_instances <= 1000 && floor(var.connector_min_instances) == var.connector_min_instances
+    error_message = "connector_min_instances must be a whole number from 0 to 1000."
+  }
+}
+
+variable "interceptor_min_instances" {
+  description = "Minimum warm instances of the interceptor."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.interceptor_min_instances >= 0 && var.interceptor_min_instances <= 1000 && floor(var.interceptor_min_instances) == var.interceptor_min_instances
+    error_message = "interceptor_min_instances must be a whole number from 0 to 1000."
+  }
+}
+
+# ---- Service accounts (names, 6 to 30 characters; the project id is appended) -----------
+
+variable "connector_service_account_name" {
+  description = "Runtime identity of the connector: Redis, VPC access, the JWT secret, Agent Assist calls."
+  type        = string
+  default     = "ui-connector"
+}
+
+variable "interceptor_service_account_name" {
+  description = "Runtime identity of the interceptor: Redis and VPC access only."
+  type        = string
+  default     = "cloud-pubsub-interceptor"
+}
+
+variable "pubsub_invoker_service_account_name" {
+  description = "Identity Pub/Sub pushes with; the only account allowed to invoke the interceptor."
+  type        = string
+  default     = "cloud-run-pubsub-invoker"
+}
+
+# ---- JWT secret --------------------------------------------------------------------------
+
+variable "jwt_secret_name" {
+  description = "Secret Manager secret holding the key the connector signs desktop tokens with; generated, mounted into the connector at /secret/jwt_secret_key."
+  type        = string
+  default     = "aa-integration-jwt-secret"
+}
+
+# ---- Memorystore for Redis and networking ------------------------------------------------
+
+variable "redis_instance_id" {
+  description = "Memorystore for Redis instance id."
+  type        = string
+  default     = "aa-integration-redis"
+}
+
+variable "redis_tier" {
+  description = "basic (one node) or standard (with a replica and failover)."
+  type        = string
+  default     = "basic"
+
+  validation {
+    condition     = contains(["basic", "standard"], var.redis_tier)
+    error_message = "redis_tier must be basic or standard."
+  }
+}
+
+variable "redis_size_gb" {
+  description = "Redis memory size in GB."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redis_size_gb >= 1 && var.redis_size_gb <= 300 && floor(var.redis_size_gb) == var.redis_size_gb
+    error_message = "redis_size_gb must be a whole number from 1 to 300."
+  }
+}
+
+variable "redis_version" {
+  description = "Redis version as gcloud spells it (redis_7_2); see `gcloud redis instances create --help`."
+  type        = string
+  default     = "redis_7_2"
+}
+
+variable "vpc_network" {
+  description = "VPC network Redis and the VPC connector attach to."
+  type        = string
+  default     = "default"
+}
+
+variable "vpc_connector_name" {
+  description = "Serverless VPC Access connector name (at most 25 lower-case letters, digits and hyphens)."
+  type        = string
+  default     = "aa-integration-vpc"
+}
+
+# ---- Pub/Sub -----------------------------------------------------------------------------
+
+variable "human_agent_assistant_topic_id" {
+  description = "Topic the conversation profile publishes suggestions (human agent assistant events) to."
+  type        = string
+  default     = "aa-human-agent-assistant-topic"
+}
+
+variable "conversation_lifecycle_topic_id" {
+  description = "Topic for conversation lifecycle notifications."
+  type        = string
+  default     = "aa-conversation-lifecycle-topic"
+}
+
+variable "new_message_topic_id" {
+  description = "Topic for new message notifications."
+  type        = string
+  default     = "aa-new-message-topic"
+}
+
+variable "new_recognition_result_topic_id" {
+  description = "Topic for new recognition result notifications."
+  type        = string
+  default     = "aa-new-recognition-result-notification-topic"
+}
+
+variable "human_agent_assistant_subscription_id" {
+  description = "Push subscription of human_agent_assistant_topic_id to the interceptor."
+  type        = string
+  default     = "aa-human-agent-assistant-sub"
+}
+
+variable "conversation_lifecycle_subscription_id" {
+  description = "Push subscription of conversation_lifecycle_topic_id to the interceptor."
+  type        = string
+  default     = "aa-conversation-lifecycle-sub"
+}
+
+variable "new_message_subscription_id" {
+  description = "Push subscription of new_message_topic_id to the interceptor."
+  type        = string
+  default     = "aa-new-message-sub"
+}
+
+variable "new_recognition_result_subscription_id" {
+  description = "Push subscription of new_recognition_result_topic_id to the interceptor."
+  type        = string
+  default     = "aa-new-recognition-result-notification-sub"
+}
+
+variable "dead_letter_topic_id" {
+  description = "Where messages the interceptor keeps refusing end up."
+  type        = string
+  default     = "aa-interceptor-dead-letter-topic"
+}
+
+variable "dead_letter_subscription_id" {
+  description = "Pull subscription of dead_letter_topic_id that keeps dead letters for 7 days for inspection."
+  type        = string
+  default     = "aa-interceptor-dead-letter-sub"
+}
+
+variable "max_delivery_attempts" {
+  description = "Deliveries of one message before it is dead-lettered (5 to 100)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.max_delivery_attempts >= 5 && var.max_delivery_attempts <= 100 && floor(var.max_delivery_attempts) == var.max_delivery_attempts
+    error_message = "max_delivery_attempts must be a whole number from 5 to 100."
+  }
+}
+
+variable "ack_deadline_seconds" {
+  description = "Seconds the interceptor has to answer a push before Pub/Sub retries it (10 to 600)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.ack_deadline_seconds >= 10 && var.ack_deadline_seconds <= 600 && floor(var.ack_deadline_seconds) == var.ack_deadline_seconds
+    error_message = "ack_deadline_seconds must be a whole number from 10 to 600."
+  }
+}
+
+variable "push_auth_audience" {
+  description = "Push authentication checked by the interceptor itself. Empty (default): off; Pub/Sub's OIDC tokens carry its default audience and only Cloud Run checks them. Set: every push subscription asks for tokens with this audience, and the interceptor gets PUSH_AUTH_AUDIENCE (this value) and PUSH_AUTH_SERVICE_ACCOUNT (the invoker's e-mail) to verify them. Its .env counterpart (PUSH_AUTH_AUDIENCE) is pending in deploy.sh."
+  type        = string
+  default     = ""
+}
+
+# ---- Application settings (optional; empty means the service's built-in default) --------
+# Set on the services only when non-empty, as deploy.sh does. None of them is a secret.
+
+variable "auth_option" {
+  description = "Connector: desktop authentication when registering tokens (e.g. Salesforce, SalesforceLWC, GenesysCloud, Twilio; empty: nobody may register)."
+  type        = string
+  default     = ""
+}
+
+variable "app_auth_option" {
+  description = "Connector: application authentication when registering tokens (e.g. Twilio)."
+  type        = string
+  default     = ""
+}
+
+variable "salesforce_domain" {
+  description = "Connector: Salesforce login domain without https:// (service default login.salesforce.com)."
+  type        = string
+  default     = ""
+}
+
+variable "salesforce_organization_id" {
+  description = "Connector: Salesforce organization id."
+  type        = string
+  default     = ""
+}
+
+variable "genesys_cloud_environment" {
+  description = "Connector: Genesys Cloud region domain (service default mypurecloud.com)."
+  type        = string
+  default     = ""
+}
+
+variable "twilio_flex_environment" {
+  description = "Connector: Twilio Flex domain (an identifier, not a credential)."
+  type        = string
+  default     = ""
+}
+
+variable "twilio_account_sid" {
+  description = "Connector: Twilio account SID (an identifier, not a credential)."
+  type        = string
+  default     = ""
+}
+
+variable "cors_allowed_origins" {
+  description = "Connector: '*' (service default) or a comma-separated list of origins allowed to connect."
+  type        = string
+  default     = ""
+}
+
+variable "jwt_token_lifetime" {
+  description = "Connector: lifetime of issued desktop tokens in minutes (service default 60)."
+  type        = string
+  default     = ""
+}
+
+variable "integration_key_ttl_seconds" {
+  description = "Connector: seconds a /conversation-name entry is kept (service default 86400)."
+  type        = string
+  default     = ""
+}
+
+variable "conversation_history_length" {
+  description = "Both services: events kept per conversation for recovery (service default 100)."
+  type        = string
+  default     = ""
+}
+
+variable "conversation_history_ttl_seconds" {
+  description = "Both services: how long that history outlives the last event, in seconds (service default 3600)."
+  type        = string
+  default     = ""
+}
+
+variable "dedup_window_seconds" {
+  description = "Both services: how long a Pub/Sub message id is remembered to drop redeliveries, in seconds (service default 600)."
+  type        = string
+  default     = ""
+}
+
+variable "redis_timeout_ms" {
+  description = "Both services: the longest wait for one Redis command, in milliseconds (service default 2000)."
+  type        = string
+  default     = ""
+}
