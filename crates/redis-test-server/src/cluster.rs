@@ -279,6 +279,35 @@ impl RedisCluster {
         self.wait_for_promotion(primary, std::slice::from_ref(&replica))
     }
 
+    /// Waits until every running replica of `primary` has received everything `primary` had
+    /// written when this was called (replication offsets), so that a following
+    /// [`RedisCluster::failover`] cannot lose those writes. Replication is asynchronous: without
+    /// this, a write acknowledged just before the kill may be missing on the promoted replica.
+    pub fn wait_until_replicas_caught_up(&self, primary: &ClusterNode) {
+        let offset_field = |port: u16, field: &str| -> RedisResult<u64> {
+            let info: String = query(port, redis::cmd("INFO").arg("replication"))?;
+            Ok(info
+                .lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0))
+        };
+        let target = offset_field(primary.port, "master_repl_offset")
+            .unwrap_or_else(|e| panic!("INFO replication on port {}: {e}", primary.port));
+        let replicas = self.replicas_of(primary);
+        let deadline = Instant::now() + CONVERGE_TIMEOUT;
+        for replica in replicas.iter().filter(|r| self.process(r).is_running()) {
+            while offset_field(replica.port, "slave_repl_offset").unwrap_or(0) < target {
+                assert!(
+                    Instant::now() < deadline,
+                    "replica on port {} did not reach replication offset {target}",
+                    replica.port
+                );
+                std::thread::sleep(POLL_INTERVAL);
+            }
+        }
+    }
+
     /// Kills one node and waits until its port is closed. The rest of the cluster is left to
     /// react on its own (a stopped primary is failed over after the node timeout).
     pub fn stop_node(&self, node: &ClusterNode) {
