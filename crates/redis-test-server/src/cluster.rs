@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, FromRedisValue, RedisResult};
@@ -622,7 +622,14 @@ impl RedisCluster {
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         for node in &self.nodes {
-            if let Some(mut child) = node.child.lock().map(|mut c| c.take()).unwrap_or(None) {
+            // A test that panicked mid-restart may have poisoned the lock; the process must die
+            // all the same.
+            let child = node
+                .child
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(mut child) = child {
                 let _ = child.kill();
                 let _ = child.wait();
             }
