@@ -5,8 +5,18 @@
 //! with persistence off, waits until it answers, and kills it on drop. [`RedisServer::stop`] and
 //! [`RedisServer::restart`] let fault tests take Redis away and bring it back on the same port.
 //!
+//! [`RedisCluster`] does the same for a Redis Cluster (three primaries with a replica each) and
+//! can move a slot or fail a primary over while a test runs.
+//!
 //! `redis-server` must be on `PATH` (`.ci/run` installs it); a missing binary is a test failure
 //! with a message saying so, never a skipped test.
+
+mod cluster;
+mod cluster_topology;
+mod hash_slot;
+
+pub use cluster::{ClusterNode, RedisCluster};
+pub use hash_slot::{key_slot, SLOT_COUNT};
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
