@@ -258,3 +258,71 @@ async fn redis_down_means_503_and_redelivery_after_restart_loses_nothing() {
     // Redis restarted empty (no persistence in the test): the redelivered event is there.
     assert_eq!(ids, vec!["during"]);
 }
+
+/// Keys of different kinds cannot collide (issue 10). With the earlier layout
+/// (`agent-assist:<conversation>:seq`, `agent-assist:dedup:<type>:<messageId>`), the message id
+/// `X:seq` and the conversation `dedup:new-message-event:X` named the same key: one order
+/// answered 503 (WRONGTYPE) forever, the other dropped a genuine event as a redelivery.
+#[tokio::test]
+async fn hostile_message_ids_and_names_cannot_reach_other_keys() {
+    let redis = RedisServer::start();
+    let interceptor = TestInterceptor::on(&redis).await;
+    let genuine = dialogflow_event("projects/p/conversations/genuine");
+
+    // A conversation shaped like another kind of key is not a conversation: 400, counted.
+    let crafted = dialogflow_event("dedup:new-message-event:Y");
+    let (status, text) = interceptor
+        .post("/new-message-event", push_body(&crafted, "c-1", &[]))
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("invalid conversation"), "{text}");
+    // The id that would have matched its key is an ordinary id of a genuine event.
+    let (status, text) = interceptor
+        .post("/new-message-event", push_body(&genuine, "Y:seq", &[]))
+        .await;
+    assert_eq!(status, 204, "{text}");
+    // And the other order: the id first, then a genuine event of the same conversation.
+    let (status, _) = interceptor
+        .post("/new-message-event", push_body(&genuine, "X:seq", &[]))
+        .await;
+    assert_eq!(status, 204);
+    let (status, text) = interceptor
+        .post("/new-message-event", push_body(&genuine, "X2", &[]))
+        .await;
+    assert_eq!(status, 204, "{text}");
+    let ids: Vec<String> = kept(interceptor.bus(), "projects/p/conversations/genuine")
+        .await
+        .iter()
+        .map(|e| e["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids, ["Y:seq", "X:seq", "X2"]);
+
+    // Unbounded message ids are refused before they reach a key or a log line.
+    let (status, text) = interceptor
+        .post(
+            "/new-message-event",
+            push_body(&genuine, &"9".repeat(257), &[]),
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("message id is longer than 256 bytes"),
+        "{text}"
+    );
+    assert_eq!(
+        interceptor
+            .intake()
+            .metrics()
+            .pushes(EventType::NewMessageEvent, Outcome::Malformed),
+        2
+    );
+    // Every key the backend wrote is under the conversation's hash tag.
+    let keys = redis.command("KEYS *");
+    assert!(
+        keys.contains(
+            "agent-assist:{projects/p/conversations/genuine}:dedup:new-message-event:X:seq"
+        ),
+        "{keys}"
+    );
+    assert!(!keys.contains("agent-assist:dedup:"), "{keys}");
+}

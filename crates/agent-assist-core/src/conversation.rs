@@ -4,6 +4,11 @@
 //! existing Python services route by the same name with the location dropped,
 //! `projects/p/conversations/c`. Every event, join and bus key uses that location-free form, so
 //! a desktop that joins with either spelling gets the same stream.
+//!
+//! A name is accepted only in the shape Dialogflow gives it, with bounded segments of the
+//! characters Dialogflow uses. That is what makes the Redis key layout safe: a name can never
+//! contain `{`, `}`, `:` in its conversation id, whitespace or control characters, so no input
+//! can name a key of another kind (see the bus's `keys` module).
 
 use std::fmt;
 use std::sync::Arc;
@@ -24,11 +29,24 @@ pub enum InvalidConversationName {
     TooLong,
     #[error("conversation name contains whitespace or control characters")]
     BadCharacter,
+    #[error(
+        "not a conversation name: expected projects/<project>/[locations/<location>/]conversations/<id>"
+    )]
+    BadShape,
+    #[error("conversation name has an invalid {0} (letters, digits and {1} only)")]
+    BadSegment(&'static str, &'static str),
 }
 
+/// What each segment may hold: project ids (`my-project`, `example.com:my-project`) and
+/// numbers; location ids (`global`, `us-central1`); conversation ids (Dialogflow's own and the
+/// ones integrations choose: letters, digits, `-`, `_`, `.`, `~`).
+const PROJECT: (&str, usize, &[u8]) = ("project", 128, b"-_.:");
+const LOCATION: (&str, usize, &[u8]) = ("location", 63, b"-");
+const CONVERSATION: (&str, usize, &[u8]) = ("conversation id", 256, b"-_.~");
+
 impl ConversationName {
-    /// Parses a name with or without a location. `projects/p/locations/l/conversations/c`
-    /// becomes `projects/p/conversations/c`; any other non-empty name is kept as it is.
+    /// Parses `projects/<p>/conversations/<c>` or `projects/<p>/locations/<l>/conversations/<c>`,
+    /// dropping the location.
     pub fn parse(name: &str) -> Result<Self, InvalidConversationName> {
         if name.is_empty() {
             return Err(InvalidConversationName::Empty);
@@ -40,23 +58,43 @@ impl ConversationName {
             return Err(InvalidConversationName::BadCharacter);
         }
         let segments: Vec<&str> = name.split('/').collect();
-        let stripped = match segments.as_slice() {
-            ["projects", project, "locations", _, "conversations", rest @ ..]
-                if !rest.is_empty() =>
-            {
-                Some(format!(
-                    "projects/{project}/conversations/{}",
-                    rest.join("/")
-                ))
+        let (project, location, id) = match segments.as_slice() {
+            ["projects", project, "conversations", id] => (*project, None, *id),
+            ["projects", project, "locations", location, "conversations", id] => {
+                (*project, Some(*location), *id)
             }
-            _ => None,
+            _ => return Err(InvalidConversationName::BadShape),
         };
-        Ok(Self(stripped.map_or_else(|| Arc::from(name), Arc::from)))
+        check_segment(project, PROJECT)?;
+        if let Some(location) = location {
+            check_segment(location, LOCATION)?;
+        }
+        check_segment(id, CONVERSATION)?;
+        Ok(Self(match location {
+            None => Arc::from(name),
+            Some(_) => Arc::from(format!("projects/{project}/conversations/{id}")),
+        }))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+fn check_segment(
+    segment: &str,
+    (what, max_len, punctuation): (&'static str, usize, &'static [u8]),
+) -> Result<(), InvalidConversationName> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || punctuation.contains(&b);
+    if segment.is_empty() || segment.len() > max_len || !segment.bytes().all(allowed) {
+        let described = match what {
+            "project" => "'-', '_', '.', ':'",
+            "location" => "'-'",
+            _ => "'-', '_', '.', '~'",
+        };
+        return Err(InvalidConversationName::BadSegment(what, described));
+    }
+    Ok(())
 }
 
 impl fmt::Display for ConversationName {
@@ -88,8 +126,8 @@ mod tests {
     fn keeps_names_without_a_location() {
         for raw in [
             "projects/p/conversations/c1",
-            "c1",
-            "projects/p/locations/l",
+            "projects/example.com:my-project/conversations/AbC_d-e.1~2",
+            "projects/123456789012/conversations/x",
         ] {
             assert_eq!(ConversationName::parse(raw).unwrap().as_str(), raw);
         }
@@ -97,17 +135,40 @@ mod tests {
 
     #[test]
     fn rejects_bad_names() {
-        assert_eq!(
-            ConversationName::parse(""),
-            Err(InvalidConversationName::Empty)
-        );
-        assert_eq!(
-            ConversationName::parse("a b"),
-            Err(InvalidConversationName::BadCharacter)
-        );
+        use InvalidConversationName::*;
+        assert_eq!(ConversationName::parse(""), Err(Empty));
+        assert_eq!(ConversationName::parse("a b"), Err(BadCharacter));
         assert_eq!(
             ConversationName::parse(&"x".repeat(MAX_NAME_LEN + 1)),
-            Err(InvalidConversationName::TooLong)
+            Err(TooLong)
         );
+        for shape in [
+            "c1",
+            "projects/p/locations/l",
+            "projects/p/conversations/c/messages/m",
+            "projects//conversations/c",
+            "projects/p/conversations/",
+            "projects/p/locations/l/x/conversations/c",
+        ] {
+            assert!(
+                matches!(
+                    ConversationName::parse(shape),
+                    Err(BadShape | BadSegment(..))
+                ),
+                "{shape}"
+            );
+        }
+        for hostile in [
+            "projects/p/conversations/c}:seq",
+            "projects/p/conversations/{c}",
+            "projects/p:x{/conversations/c",
+            "projects/p/locations/a:b/conversations/c",
+            "projects/p/conversations/c:seq",
+        ] {
+            assert!(
+                matches!(ConversationName::parse(hostile), Err(BadSegment(..))),
+                "{hostile}"
+            );
+        }
     }
 }

@@ -317,7 +317,9 @@ async fn every_subscriber_on_every_instance_gets_every_event_once(store: Store) 
     }
     if let Some(redis) = &harness.redis {
         // One Redis subscription per instance, however many subscribers it has.
-        let reply = redis.command(&format!("PUBSUB NUMSUB agent-assist:{conversation}:events"));
+        let reply = redis.command(&format!(
+            "PUBSUB NUMSUB agent-assist:{{{conversation}}}:events"
+        ));
         assert!(reply.ends_with(":2\r\n"), "NUMSUB reply: {reply:?}");
     }
     for n in 1..=20 {
@@ -339,7 +341,7 @@ async fn every_subscriber_on_every_instance_gets_every_event_once(store: Store) 
         wait_until(|| instance.subscribed_conversations() == 0).await;
     }
     if let Some(redis) = &harness.redis {
-        let channel = format!("agent-assist:{conversation}:events");
+        let channel = format!("agent-assist:{{{conversation}}}:events");
         wait_until(|| {
             redis
                 .command(&format!("PUBSUB NUMSUB {channel}"))
@@ -492,13 +494,13 @@ async fn a_publish_that_fails_half_way_is_not_remembered_as_accepted() {
     let conversation = "projects/p/conversations/halfway";
     // Make the history append fail inside the script: the key holds a string, not a list.
     redis.command(&format!(
-        "SET agent-assist:{conversation}:history not-a-list"
+        "SET agent-assist:{{{conversation}}}:history not-a-list"
     ));
     assert!(bus
         .publish(&event(conversation, 1, Some("m-halfway")))
         .await
         .is_err());
-    redis.command(&format!("DEL agent-assist:{conversation}:history"));
+    redis.command(&format!("DEL agent-assist:{{{conversation}}}:history"));
     // Pub/Sub redelivers: it must be published now, not dropped as a duplicate.
     assert!(matches!(
         bus.publish(&event(conversation, 1, Some("m-halfway")))

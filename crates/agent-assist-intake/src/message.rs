@@ -24,6 +24,10 @@ pub(crate) fn malformed(reason: impl Into<String>) -> MalformedMessage {
     MalformedMessage(reason.into())
 }
 
+/// Longest Pub/Sub message id accepted. Pub/Sub's are decimal numbers of about 16 digits; the
+/// bound keeps hostile ids out of Redis keys and logs.
+pub const MAX_MESSAGE_ID_BYTES: usize = 256;
+
 /// The parts of a Pub/Sub message the backend uses, whichever way it arrived.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PubsubMessage {
@@ -48,6 +52,13 @@ impl PubsubMessage {
         data_type: EventType,
         received_at: DateTime<Utc>,
     ) -> Result<PendingEvent, MalformedMessage> {
+        if let Some(id) = &self.message_id {
+            if id.len() > MAX_MESSAGE_ID_BYTES {
+                return Err(malformed(format!(
+                    "message id is longer than {MAX_MESSAGE_ID_BYTES} bytes"
+                )));
+            }
+        }
         let data = std::str::from_utf8(&self.data)
             .map_err(|_| malformed("message data is not UTF-8 text"))?;
         let event: DialogflowEvent<'_> = serde_json::from_str(data)

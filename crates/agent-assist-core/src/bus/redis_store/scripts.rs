@@ -103,7 +103,7 @@ impl Scripts {
             .key(keys::seq(&event.conversation))
             .key(keys::history(&event.conversation));
         if let Some(id) = &event.message_id {
-            invocation.key(keys::dedup(event.data_type, id));
+            invocation.key(keys::dedup(&event.conversation, event.data_type, id));
         }
         invocation
             .arg(event.json.strip_suffix('}').unwrap_or(&event.json))
