@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 /// A running (or deliberately stopped) `redis-server` owned by one test.
 pub struct RedisServer {
     port: u16,
+    /// Append-only file with an fsync per write: a kill loses nothing acknowledged.
+    persistent: bool,
     child: Option<Child>,
     dir: std::path::PathBuf,
 }
@@ -33,11 +35,23 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts `redis-server` on a free loopback port and waits until it answers `PING`.
     pub fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    /// As [`RedisServer::start`], with an append-only file synced on every write, so a
+    /// [`restart`](RedisServer::restart) comes back with everything it acknowledged (as
+    /// Memorystore with persistence would).
+    pub fn start_persistent() -> Self {
+        Self::start_with(true)
+    }
+
+    fn start_with(persistent: bool) -> Self {
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create redis working directory");
         let mut server = Self {
             port,
+            persistent,
             child: None,
             dir,
         };
@@ -55,7 +69,7 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Kills the server, as a crash or a network cut would; data is gone (persistence is off).
+    /// Kills the server, as a crash or a network cut would; data is gone unless persistent.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -68,7 +82,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port, empty.
+    /// Starts the server again on the same port: empty, or as it was if persistent.
     pub fn restart(&mut self) {
         self.stop();
         self.spawn();
@@ -99,7 +113,9 @@ impl RedisServer {
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                if self.persistent { "yes" } else { "no" },
+                "--appendfsync",
+                "always",
                 "--dir",
                 self.dir.to_str().expect("utf-8 temp dir"),
             ])

@@ -212,3 +212,82 @@ fn now_micros() -> u64 {
         .map(|d| d.as_micros() as u64)
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ConversationEvent, EventType};
+
+    fn event(n: u32) -> PendingEvent {
+        let conversation = "projects/p/conversations/gap";
+        let data = format!(r#"{{"n":{n}}}"#);
+        PendingEvent::new(
+            ConversationName::parse(conversation).unwrap(),
+            &ConversationEvent {
+                conversation_name: conversation,
+                data: &data,
+                data_type: EventType::NewMessageEvent,
+                ack_time: "2026-11-23T13:00:00Z".into(),
+                publish_time: None,
+                message_id: None,
+                recognition: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A memory bus keeping `history_len` events, and a way to store events without this
+    /// process's fan-out hearing of them (as when the Redis listener is disconnected).
+    fn bus(history_len: usize) -> (ConversationBus, Arc<Fanout>) {
+        let mut config = BusConfig::with_redis(None);
+        config.history_len = history_len;
+        let bus = ConversationBus::connect(config, CancellationToken::new()).unwrap();
+        (bus, Arc::new(Fanout::new(None)))
+    }
+
+    fn store(bus: &ConversationBus) -> &MemoryStore {
+        match &bus.inner.store {
+            Store::Memory { events, .. } => events,
+            Store::Redis(_) => unreachable!(),
+        }
+    }
+
+    async fn next(subscription: &mut Subscription) -> Option<u64> {
+        tokio::time::timeout(std::time::Duration::from_secs(5), subscription.next())
+            .await
+            .expect("an answer within 5 s")
+            .map(|e| e.offset)
+    }
+
+    /// Issue 10: the gap fill after a reconnect dispatched what history kept without checking
+    /// it covered the gap, and subscribers skipped ahead silently. A subscriber that sees the
+    /// offsets jump now catches up from history, or ends its stream when history lost events.
+    #[tokio::test]
+    async fn a_jump_in_the_live_stream_is_filled_from_history_or_ends_the_stream() {
+        let (bus, elsewhere) = bus(3);
+        let mut subscription = bus.subscribe(event(0).conversation, None).await.unwrap();
+        let PublishOutcome::Published { offset: first } = bus.publish(&event(1)).await.unwrap()
+        else {
+            panic!("published")
+        };
+        assert_eq!(next(&mut subscription).await, Some(first));
+        // Two events this process did not hear of (history keeps three), then one it did.
+        store(&bus).publish(&event(2), &elsewhere);
+        store(&bus).publish(&event(3), &elsewhere);
+        bus.publish(&event(4)).await.unwrap();
+        for expected in [first + 1, first + 2, first + 3] {
+            assert_eq!(next(&mut subscription).await, Some(expected), "no skip");
+        }
+        // Four unheard events: history (three) no longer covers the gap.
+        for n in 5..9 {
+            store(&bus).publish(&event(n), &elsewhere);
+        }
+        bus.publish(&event(9)).await.unwrap();
+        assert_eq!(next(&mut subscription).await, None, "the stream ends");
+        let rejoined = bus
+            .subscribe(event(0).conversation, Some(first + 3))
+            .await
+            .unwrap();
+        assert!(!rejoined.recovery().recovered);
+    }
+}

@@ -1,8 +1,12 @@
 //! One subscriber's stream of a conversation: replayed history stitched to live events.
 //!
 //! Each subscription keeps its own last delivered offset, which is how replayed history and
-//! live events are joined without a gap or a duplicate, and how a subscriber that fell behind
-//! the fan-out's small buffer catches up from history instead of skipping events.
+//! live events are joined without a gap or a duplicate. A stream never skips: offsets are
+//! consecutive within a conversation, so an event more than one past the last delivered (the
+//! subscriber fell behind the fan-out's small buffer, or events were published while the
+//! process was not subscribed, such as during a Redis outage) makes the subscription catch up
+//! from history first; when history no longer covers the gap, the stream ends, and the
+//! consumer re-subscribes with `since` and is told `recovered: false`.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -75,11 +79,18 @@ impl Subscription {
                 continue;
             }
             match self.member.recv().await {
-                Ok(event) if event.offset > self.last_delivered => {
+                Ok(event) if event.offset <= self.last_delivered => continue,
+                Ok(event) if self.follows(event.offset) => {
                     self.last_delivered = event.offset;
                     return Some(event);
                 }
-                Ok(_) => continue,
+                Ok(event) => {
+                    tracing::warn!(conversation = %self.conversation, last = self.last_delivered, next = event.offset, "gap in the live stream, catching up from history");
+                    // The event itself is in history too (it was stored before it was sent).
+                    if !Box::pin(self.catch_up()).await {
+                        return None;
+                    }
+                }
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::warn!(conversation = %self.conversation, skipped, "subscriber fell behind, catching up from history");
                     // Boxed: this rare path's Redis call would otherwise grow every waiting
@@ -91,6 +102,11 @@ impl Subscription {
                 Err(broadcast::error::RecvError::Closed) => return None,
             }
         }
+    }
+
+    /// Whether `offset` comes right after what was delivered (anything does before the first).
+    fn follows(&self, offset: u64) -> bool {
+        self.last_delivered == 0 || offset == self.last_delivered + 1
     }
 
     /// Refills the replay queue from history; `false` when events were lost for good.

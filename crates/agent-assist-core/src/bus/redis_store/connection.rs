@@ -58,6 +58,24 @@ impl Commands {
         self.connection.clone()
     }
 
+    /// Makes sure the shared connection is a live one, reconnecting it if a command fails: after
+    /// Redis restarted, the first command on the old connection fails and the manager
+    /// reconnects in the background, so the second one goes through the new connection.
+    pub(crate) async fn ensure_live(&self) -> Result<(), BusError> {
+        let ping = || async {
+            let mut connection = self.connection();
+            self.timed(redis::cmd("PING").query_async::<String>(&mut connection))
+                .await
+        };
+        match ping().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                tracing::debug!(error = %e, "command connection was stale, reconnecting");
+                ping().await.map(drop)
+            }
+        }
+    }
+
     /// Runs `call`, giving up after the configured timeout.
     pub(crate) async fn timed<T>(
         &self,

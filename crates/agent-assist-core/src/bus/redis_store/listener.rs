@@ -3,8 +3,22 @@
 //!
 //! It subscribes to a conversation while this process has subscribers for it (a listen request
 //! from [`RedisStore::listen`](super::RedisStore::listen)), unsubscribes when the fan-out says
-//! the conversation went idle, and on a lost connection reconnects with backoff, re-subscribes
-//! everything and fills the gap from history. It stops when the bus's shutdown token fires.
+//! the conversation went idle, and on a lost connection reconnects, re-subscribes everything and
+//! fills the gap from history. It stops when the bus's shutdown token fires.
+//!
+//! # Coming back quickly
+//! Every event published while this process is not subscribed must still be in history when it
+//! comes back, and history keeps only the last `CONVERSATION_HISTORY_LENGTH` events. So the
+//! listener retries often, whatever the outage length: every [`RETRY_INTERVAL`] give or take a
+//! quarter (jitter, so a fleet of connectors does not reconnect in lock-step), never backing off
+//! further. An attempt against a Redis that is down costs one refused TCP connect. Before
+//! filling the gap it makes sure the command connection (which history reads go through) is a
+//! live one: after a restart, the first command on the old connection fails, and a gap fill
+//! that failed would cost another retry interval.
+//!
+//! Gap fill dispatches what history kept; a subscriber that sees the offsets jump (history no
+//! longer covered the outage) ends its stream rather than skip (see
+//! [`Subscription`](crate::bus::Subscription)).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,15 +54,14 @@ pub(crate) struct Inbox {
     pub(crate) shutdown: CancellationToken,
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How long the listener waits between attempts to reach Redis again (±25 % jitter).
+pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Why a connection's life ended without an error.
 struct Stop;
 
 impl Listener {
     pub(crate) async fn run(mut self, mut inbox: Inbox) {
-        let mut backoff = MIN_BACKOFF;
         let mut was_connected = false;
         loop {
             match self.serve_connection(&mut inbox, &mut was_connected).await {
@@ -56,15 +69,14 @@ impl Listener {
                 Err(e) => {
                     if was_connected {
                         tracing::warn!(error = %e, "redis pub/sub connection lost, reconnecting");
-                        backoff = MIN_BACKOFF;
                     } else {
-                        tracing::debug!(error = %e, ?backoff, "redis pub/sub unavailable");
+                        tracing::debug!(error = %e, "redis pub/sub unavailable");
                     }
                     was_connected = false;
                 }
             }
             // Keep answering requests while waiting to reconnect.
-            let pause = tokio::time::sleep(backoff);
+            let pause = tokio::time::sleep(jittered(RETRY_INTERVAL));
             tokio::pin!(pause);
             loop {
                 tokio::select! {
@@ -79,7 +91,6 @@ impl Listener {
                     Some(_) = inbox.idle.recv() => {}
                 }
             }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -105,6 +116,9 @@ impl Listener {
         }
         *was_connected = true;
         tracing::info!(conversations = snapshot.len(), "redis pub/sub connected");
+        if !snapshot.is_empty() {
+            self.commands.ensure_live().await?;
+        }
         // Events published while this process was not subscribed are in history.
         // Subscribers skip what they already have, so replaying from an offset of 0 (nothing
         // dispatched yet) is harmless.
@@ -176,4 +190,10 @@ impl Listener {
             Err(e) => tracing::warn!(%conversation, error = %e, "malformed event on the bus"),
         }
     }
+}
+
+/// `interval`, give or take a quarter.
+fn jittered(interval: Duration) -> Duration {
+    let quarter = interval / 4;
+    interval - quarter + quarter.mul_f64(2.0 * rand::random::<f64>())
 }

@@ -1,0 +1,334 @@
+//! Redis killed and restarted under load (issue 10): two interceptors and two connectors on one
+//! real `redis-server`, 500 events/s over 10 conversations pushed the way Pub/Sub pushes (many
+//! in flight, each retried every 100 ms until it is answered 204), two desktops per
+//! conversation (one on each connector) that keep pace and, when disconnected, reconnect and
+//! re-join with `since` as the README tells them to.
+//!
+//! What must hold, with and without Redis persistence:
+//! - every acknowledged event reaches every desktop of its conversation, exactly once;
+//! - a desktop never sees the offsets jump on an open connection (a gap it was not told about);
+//! - the connectors re-subscribe within 250 ms of Redis answering again.
+//!
+//! The figures are printed to stderr (`cargo test --test redis_restart -- --nocapture`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use agent_assist_core::EventType;
+use agent_assist_test_support::{
+    PushEnvelope, RedisServer, SocketClient, TestConnector, TestInterceptor,
+};
+use serde_json::{json, Value};
+
+const CONVERSATIONS: usize = 10;
+/// Per conversation: 50 a second, 500 a second in all.
+const PUSH_INTERVAL: Duration = Duration::from_millis(20);
+const LOAD_TIME: Duration = Duration::from_millis(3000);
+const KILL_AT: Duration = Duration::from_millis(1000);
+const OUTAGE: Duration = Duration::from_millis(500);
+/// How long a push is retried (Pub/Sub's retry policy, shortened).
+const PUSH_DEADLINE: Duration = Duration::from_secs(20);
+
+fn conversation(index: usize) -> String {
+    format!("projects/p/conversations/restart-{index}")
+}
+
+/// What one desktop saw.
+#[derive(Debug, Default)]
+struct Seen {
+    message_ids: Vec<String>,
+    /// `(previous, next)` offsets that were not consecutive on one open connection.
+    jumps: Vec<(u64, u64)>,
+    reconnects: usize,
+    told_not_recovered: usize,
+}
+
+/// Acknowledged message ids per conversation.
+type Acked = Arc<Mutex<HashMap<usize, BTreeSet<String>>>>;
+
+async fn push_until_accepted(
+    http: reqwest::Client,
+    url: String,
+    envelope: PushEnvelope,
+    acked: Acked,
+    index: usize,
+    message_id: String,
+) {
+    let deadline = Instant::now() + PUSH_DEADLINE;
+    while Instant::now() < deadline {
+        let answer = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(envelope.to_body())
+            .send()
+            .await;
+        if matches!(&answer, Ok(response) if response.status() == 204) {
+            acked
+                .lock()
+                .unwrap()
+                .entry(index)
+                .or_default()
+                .insert(message_id);
+            return;
+        }
+        // Pub/Sub's retry, as an aggressive retry policy would space it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("push {message_id} never accepted");
+}
+
+/// A desktop: joins, reads, and after a disconnect reconnects and re-joins with `since`. Stops
+/// once `done` says the load is over and it has every acknowledged event of its conversation.
+async fn desktop(
+    connector: SocketAddr,
+    token: String,
+    index: usize,
+    acked: Acked,
+    done: Arc<AtomicBool>,
+) -> Seen {
+    let mut seen = Seen::default();
+    let mut last_offset: Option<u64> = None;
+    let give_up = Instant::now() + LOAD_TIME + PUSH_DEADLINE + Duration::from_secs(10);
+    loop {
+        let mut socket = match SocketClient::connect(connector, &token).await {
+            Ok(socket) => socket,
+            Err(_) => {
+                assert!(Instant::now() < give_up, "desktop {index} cannot reconnect");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let argument = match last_offset {
+            None => json!(conversation(index)),
+            Some(since) => json!({"conversation_name": conversation(index), "since": since}),
+        };
+        let ack = match socket.join(argument).await {
+            Ok(ack) => {
+                if std::env::var("DEBUG_RESTART").is_ok() && index == 0 {
+                    eprintln!("{:?} desktop joined: {ack}", std::time::SystemTime::now());
+                }
+                ack
+            }
+            Err(e) => {
+                if std::env::var("DEBUG_RESTART").is_ok() && index == 0 {
+                    eprintln!("{:?} desktop join failed: {e}", std::time::SystemTime::now());
+                }
+                // The bus was unavailable: the desktop retries, as it would on a refusal.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if ack.get(2).and_then(|r| r.get("recovered")) == Some(&Value::Bool(false)) {
+            seen.told_not_recovered += 1;
+        }
+        let mut previous: Option<u64> = None;
+        loop {
+            let complete = {
+                let acked = acked.lock().unwrap();
+                let received: BTreeSet<&String> = seen.message_ids.iter().collect();
+                acked
+                    .get(&index)
+                    .is_none_or(|ids| ids.iter().all(|id| received.contains(id)))
+            };
+            if done.load(Ordering::SeqCst) && complete {
+                return seen;
+            }
+            if Instant::now() > give_up {
+                // Reported, with what is missing, by the test.
+                return seen;
+            }
+            // Bounded waits, so the end of the load is noticed while the stream is quiet.
+            let event =
+                match tokio::time::timeout(Duration::from_millis(200), socket.next_event()).await {
+                    Ok(event) => event,
+                    Err(_) => continue,
+                };
+            let Ok(Some(event)) = event else {
+                if std::env::var("DEBUG_RESTART").is_ok() && index == 0 {
+                    eprintln!("{:?} desktop disconnected", std::time::SystemTime::now());
+                }
+                seen.reconnects += 1;
+                break;
+            };
+            let offset = event.payload["offset"].as_u64().unwrap();
+            if let Some(previous) = previous {
+                if offset != previous + 1 {
+                    seen.jumps.push((previous, offset));
+                }
+            }
+            previous = Some(offset);
+            last_offset = Some(offset);
+            seen.message_ids
+                .push(event.payload["message_id"].as_str().unwrap().to_owned());
+        }
+    }
+}
+
+/// `PUBSUB NUMSUB` of every conversation's channel is 2 (both connectors subscribed).
+fn both_connectors_subscribed(redis: &RedisServer) -> bool {
+    (0..CONVERSATIONS).all(|index| {
+        let channel = format!("agent-assist:{{{}}}:events", conversation(index));
+        redis
+            .command(&format!("PUBSUB NUMSUB {channel}"))
+            .ends_with(":2\r\n")
+    })
+}
+
+async fn run(mut redis: RedisServer, label: &str) {
+    let interceptors = [
+        TestInterceptor::on(&redis).await,
+        TestInterceptor::on(&redis).await,
+    ];
+    let connectors = [
+        TestConnector::builder().redis(&redis).spawn().await,
+        TestConnector::builder().redis(&redis).spawn().await,
+    ];
+    let acked: Acked = Arc::default();
+    let done = Arc::new(AtomicBool::new(false));
+    let mut desktops = Vec::new();
+    for index in 0..CONVERSATIONS {
+        for connector in &connectors {
+            desktops.push(tokio::spawn(desktop(
+                connector.address(),
+                connector.token("agent@example.com"),
+                index,
+                acked.clone(),
+                done.clone(),
+            )));
+        }
+    }
+    // Every desktop joined before the load starts.
+    let joined = Instant::now() + Duration::from_secs(10);
+    while !both_connectors_subscribed(&redis) {
+        assert!(Instant::now() < joined, "desktops did not join");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let http = reqwest::Client::new();
+    let urls: Vec<String> = interceptors
+        .iter()
+        .map(|i| i.url(&EventType::HumanAgentAssistantEvent.route()))
+        .collect();
+    let started = Instant::now();
+    let mut pushes = Vec::new();
+    let mut killed = false;
+    let mut resubscribed_after = None;
+    let mut n = 0usize;
+    // Burst: a late tick is made up for, so the rate holds on a loaded machine.
+    let mut ticks = tokio::time::interval(PUSH_INTERVAL);
+    while started.elapsed() < LOAD_TIME {
+        ticks.tick().await;
+        for index in 0..CONVERSATIONS {
+            let message_id = format!("{label}-{index}-{n}");
+            let data = json!({"conversation": conversation(index), "n": n}).to_string();
+            let envelope = PushEnvelope::new(data).message_id(message_id.clone());
+            pushes.push(tokio::spawn(push_until_accepted(
+                http.clone(),
+                urls[(index + n) % 2].clone(),
+                envelope,
+                acked.clone(),
+                index,
+                message_id,
+            )));
+        }
+        n += 1;
+        if !killed && started.elapsed() >= KILL_AT {
+            killed = true;
+            redis.stop();
+            if std::env::var("DEBUG_RESTART").is_ok() {
+                eprintln!("{:?} redis killed", std::time::SystemTime::now());
+            }
+            // The outage; pushes go on (and are answered 503) meanwhile.
+            let outage_end = Instant::now() + OUTAGE;
+            while Instant::now() < outage_end {
+                tokio::time::sleep(PUSH_INTERVAL).await;
+            }
+            tokio::task::block_in_place(|| redis.restart());
+            if std::env::var("DEBUG_RESTART").is_ok() {
+                eprintln!("{:?} redis restarted", std::time::SystemTime::now());
+            }
+            let back = Instant::now();
+            while !both_connectors_subscribed(&redis) {
+                assert!(
+                    back.elapsed() < Duration::from_secs(10),
+                    "never re-subscribed"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            resubscribed_after = Some(back.elapsed());
+        }
+    }
+    for push in pushes {
+        push.await.unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let mut seen = Vec::new();
+    for desktop in desktops {
+        seen.push(desktop.await.unwrap());
+    }
+
+    let acked = acked.lock().unwrap();
+    let total: usize = acked.values().map(BTreeSet::len).sum();
+    let resubscribed_after = resubscribed_after.expect("Redis was restarted");
+    eprintln!(
+        "{label}: {total} events acknowledged; connectors re-subscribed {} ms after Redis \
+         answered again; desktops reconnected {} times, told recovered=false {} times",
+        resubscribed_after.as_millis(),
+        seen.iter().map(|s| s.reconnects).sum::<usize>(),
+        seen.iter().map(|s| s.told_not_recovered).sum::<usize>(),
+    );
+    if std::env::var("DEBUG_RESTART").is_ok() {
+        let key = format!("agent-assist:{{{}}}", conversation(0));
+        eprintln!("seq: {}", redis.command(&format!("HGETALL {key}:seq")));
+        let history = redis.command(&format!("LRANGE {key}:history 0 -1"));
+        let ids: Vec<&str> = history
+            .split("\"message_id\":\"")
+            .skip(1)
+            .map(|s| s.split('"').next().unwrap())
+            .collect();
+        eprintln!("history ids: {ids:?}");
+    }
+    for (i, desk) in seen.iter().enumerate() {
+        let index = i / 2;
+        let expected = &acked[&index];
+        let received: BTreeSet<&String> = desk.message_ids.iter().collect();
+        assert_eq!(
+            received.len(),
+            desk.message_ids.len(),
+            "desktop {i}: an event arrived twice"
+        );
+        let missing: Vec<&String> = expected
+            .iter()
+            .filter(|id| !received.contains(id))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "desktop {i} lost {} of {} events: {missing:?}; {desk:?}",
+            missing.len(),
+            expected.len()
+        );
+        assert!(
+            desk.jumps.is_empty(),
+            "desktop {i} skipped: {:?}",
+            desk.jumps
+        );
+    }
+    assert!(
+        resubscribed_after <= Duration::from_millis(250),
+        "re-subscribed {} ms after Redis returned",
+        resubscribed_after.as_millis()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_when_redis_restarts_with_persistence() {
+    run(RedisServer::start_persistent(), "persistent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_when_redis_restarts_empty() {
+    run(RedisServer::start(), "empty").await;
+}
