@@ -259,7 +259,10 @@ impl Broker {
             .insert(id, PullStream::new(&settings, outbound, ended));
         subscription.streams_opened.push(settings);
         drop(state);
-        self.stream_request(&first.subscription, id, first)?;
+        if let Err(status) = self.stream_request(&first.subscription, id, first) {
+            self.close_stream(&first.subscription, id);
+            return Err(status);
+        }
         self.changed();
         Ok(id)
     }

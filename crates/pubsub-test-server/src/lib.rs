@@ -1,7 +1,8 @@
 //! An in-process fake of the Pub/Sub `google.pubsub.v1.Subscriber` gRPC service for tests.
 //!
-//! No Google service is reachable from tests, and Google's emulator is a JVM that the package
-//! registries do not carry. Tests of the interceptor's pull mode point the real
+//! No Google service is reachable from tests, and Google's emulator is a JVM program from the
+//! Cloud SDK that the package registries do not carry (`tests/google_emulator.rs` uses it where
+//! it is installed). Tests of the interceptor's pull mode point the real
 //! `google-cloud-pubsub` subscriber at this fake instead: a tonic server on a free loopback port
 //! that implements what that subscriber calls — StreamingPull, Acknowledge and ModifyAckDeadline —
 //! with the service's at-least-once behaviour: per-stream flow control from the stream's first

@@ -226,9 +226,9 @@ async fn server_side_flow_control_holds_back_the_stream() {
 
 #[tokio::test]
 async fn an_expired_lease_is_redelivered_and_the_late_ack_is_ignored() {
-    // The fake grants at most 300 ms per lease; the library extends a new lease once, about
-    // 0.5 s after receipt, asking for 60 s, and then not again for ~55 s, so the message
-    // expires while the client still holds it — a duplicate delivery, as a slow client sees.
+    // The fake grants at most 300 ms per lease; the library extends leases only on its lease
+    // tick (0.5 s after the stream starts, then every 3 s), so the message expires while the
+    // client still holds it and comes again: a duplicate delivery, as a slow client sees.
     let cap = Duration::from_millis(300);
     let fake =
         fake_with_subscription(SubscriptionConfig::default().with_ack_deadline_cap(cap)).await;

@@ -176,7 +176,7 @@ async fn an_unacked_message_expires_and_is_dead_lettered_after_its_attempts() {
 
 #[tokio::test]
 async fn a_deadline_extension_keeps_the_lease() {
-    let config = SubscriptionConfig::default().with_ack_deadline_cap(Duration::from_millis(400));
+    let config = SubscriptionConfig::default().with_ack_deadline_cap(Duration::from_secs(1));
     let (fake, mut client) = fake_and_client(config).await;
     fake.publish(SUBSCRIPTION, b"x".to_vec(), NO_ATTRIBUTES);
     let mut stream = RawStream::open(&mut client, first_request(0, 0))
@@ -184,9 +184,9 @@ async fn a_deadline_extension_keeps_the_lease() {
         .unwrap();
     let received = stream.receive(1).await;
 
-    // Extending every 100 ms keeps a 400 ms lease alive well past its first deadline.
+    // Extending every 100 ms keeps a 1 s lease alive well past its first deadline.
     let mut ticker = tokio::time::interval(Duration::from_millis(100));
-    for _ in 0..10 {
+    for _ in 0..15 {
         ticker.tick().await;
         client
             .modify_ack_deadline(ModifyAckDeadlineRequest {
@@ -199,7 +199,7 @@ async fn a_deadline_extension_keeps_the_lease() {
     }
     let state = fake.snapshot(SUBSCRIPTION);
     assert_eq!((state.expirations, state.outstanding), (0, 1), "{state:?}");
-    assert_eq!(state.extensions, 10);
+    assert_eq!(state.extensions, 15);
     stream.send(StreamingPullRequest {
         ack_ids: vec![received[0].ack_id.clone()],
         ..Default::default()
