@@ -13,6 +13,7 @@ pub mod bus;
 pub mod config;
 pub mod conversation;
 pub mod event;
+pub mod google_id_token;
 pub mod health;
 pub mod shutdown;
 pub mod telemetry;
