@@ -114,7 +114,10 @@ async fn desktop(
             }
             Err(e) => {
                 if std::env::var("DEBUG_RESTART").is_ok() && index == 0 {
-                    eprintln!("{:?} desktop join failed: {e}", std::time::SystemTime::now());
+                    eprintln!(
+                        "{:?} desktop join failed: {e}",
+                        std::time::SystemTime::now()
+                    );
                 }
                 // The bus was unavailable: the desktop retries, as it would on a refusal.
                 tokio::time::sleep(Duration::from_millis(50)).await;

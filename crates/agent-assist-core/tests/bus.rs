@@ -512,28 +512,68 @@ async fn a_publish_that_fails_half_way_is_not_remembered_as_accepted() {
 
 #[tokio::test]
 async fn subscribers_survive_a_redis_restart_and_miss_nothing_published_after_it() {
-    let mut harness = Harness::new(Store::Redis);
-    let publisher = harness.instance();
-    let listener = harness.instance();
+    // With persistence, Redis comes back with its history: the stream just goes on.
+    let mut redis = RedisServer::start_persistent();
+    let bus = |redis: &RedisServer| {
+        ConversationBus::connect(
+            BusConfig::with_redis(Some(redis.url())),
+            CancellationToken::new(),
+        )
+        .unwrap()
+    };
+    let (publisher, listener) = (bus(&redis), bus(&redis));
     let conversation = "projects/p/conversations/restart";
     let mut subscription = listener.subscribe(name(conversation), None).await.unwrap();
     publish(&publisher, &event(conversation, 1, None)).await;
     assert_eq!(n_of(&*next(&mut subscription).await), 1);
-
-    harness.redis.as_mut().unwrap().stop();
+    redis.stop();
     assert!(publisher
         .publish(&event(conversation, 2, None))
         .await
         .is_err());
     assert!(publisher.ping().await.is_err());
-    harness.redis.as_mut().unwrap().restart();
-
+    redis.restart();
     // Published as soon as Redis is back, most likely before the listener has re-subscribed:
     // the reconnect gap-fill from history must deliver it anyway.
+    publish_until_accepted(&publisher, &event(conversation, 2, None)).await;
+    assert_eq!(n_of(&*next(&mut subscription).await), 2);
+    publish(&publisher, &event(conversation, 3, None)).await;
+    assert_eq!(n_of(&*next(&mut subscription).await), 3);
+}
+
+#[tokio::test]
+async fn after_redis_restarts_empty_the_stream_ends_and_a_rejoin_is_told() {
+    // Without persistence Redis forgets the conversation: what was published just before the
+    // crash may be gone, so the subscriber is not allowed to go on as if nothing happened.
+    let mut harness = Harness::new(Store::Redis);
+    let publisher = harness.instance();
+    let listener = harness.instance();
+    let conversation = "projects/p/conversations/restart-empty";
+    let mut subscription = listener.subscribe(name(conversation), None).await.unwrap();
+    let first = publish(&publisher, &event(conversation, 1, None)).await;
+    assert_eq!(n_of(&*next(&mut subscription).await), 1);
+    harness.redis.as_mut().unwrap().restart();
+    publish_until_accepted(&publisher, &event(conversation, 2, None)).await;
+    let ended = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("an answer within 5 s");
+    assert!(ended.is_none(), "the stream ends instead of skipping");
+    let mut rejoined = listener
+        .subscribe(name(conversation), Some(first))
+        .await
+        .unwrap();
+    assert!(!rejoined.recovery().recovered);
+    assert_eq!(n_of(&*next(&mut rejoined).await), 2);
+    publish(&publisher, &event(conversation, 3, None)).await;
+    assert_eq!(n_of(&*next(&mut rejoined).await), 3);
+}
+
+/// Retries a publish while Redis comes back, as Pub/Sub's redelivery would.
+async fn publish_until_accepted(bus: &ConversationBus, event: &PendingEvent) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        match publisher.publish(&event(conversation, 2, None)).await {
-            Ok(_) => break,
+        match bus.publish(event).await {
+            Ok(_) => return,
             Err(e) if tokio::time::Instant::now() < deadline => {
                 let _ = e;
                 tokio::task::yield_now().await;
@@ -541,9 +581,6 @@ async fn subscribers_survive_a_redis_restart_and_miss_nothing_published_after_it
             Err(e) => panic!("publish did not recover: {e}"),
         }
     }
-    assert_eq!(n_of(&*next(&mut subscription).await), 2);
-    publish(&publisher, &event(conversation, 3, None)).await;
-    assert_eq!(n_of(&*next(&mut subscription).await), 3);
 }
 
 /// Waits for state that changes asynchronously (a subscription released by a background task),

@@ -1,6 +1,6 @@
-//! Reading `Authorization: Bearer <token>` (RFC 6750 section 2.1): the scheme is matched
-//! case-insensitively (auth schemes are, RFC 9110 section 11.1), any run of spaces may separate
-//! it from the token, and the token must be one non-empty word.
+//! The bearer token of a push or webhook call, read with the one bearer parser of the crate
+//! ([`crate::bearer`]), with the reasons a Google-signed caller is told: the scheme is required
+//! here (Google always sends it), and the token must be one non-empty word.
 
 use axum::http::HeaderValue;
 
@@ -22,15 +22,10 @@ pub fn bearer_token(authorization: Option<&HeaderValue>) -> Result<&str, IdToken
         )
     };
     let value = value.to_str().map_err(|_| not_bearer())?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(not_bearer)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(not_bearer());
+    match crate::bearer::bearer_token(value) {
+        Some(token) if !token.is_empty() && !token.contains(char::is_whitespace) => Ok(token),
+        _ => Err(not_bearer()),
     }
-    let token = rest.trim_start_matches(' ').trim_end();
-    if token.is_empty() || token.contains([' ', '\t']) {
-        return Err(not_bearer());
-    }
-    Ok(token)
 }
 
 #[cfg(test)]
