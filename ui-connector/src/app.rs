@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticators;
+use crate::closable_connection::{ClosableListener, CloseHandle, UpgradedConnections};
 use crate::config::{ConnectorConfig, JwtSecret};
 use crate::cors::cors_layer;
 use crate::dialogflow_proxy::{DialogflowProxy, ProxyState};
@@ -61,11 +62,14 @@ impl Connector {
         let bus = ConversationBus::connect(config.bus.clone(), shutdown.clone())
             .context("conversation bus")?;
         let metrics = Arc::new(ConnectorMetrics::default());
+        let upgraded = Arc::new(UpgradedConnections::default());
         let (socket_io, io) = crate::live::layer(
             LiveState {
                 jwt: jwt.clone(),
                 bus: bus.clone(),
                 metrics: metrics.clone(),
+                upgraded: upgraded.clone(),
+                slow_socket_grace: config.slow_socket_grace,
             },
             shutdown,
         );
@@ -97,6 +101,10 @@ impl Connector {
         }
         let router = router
             .layer(socket_io)
+            .layer(axum::middleware::map_request_with_state(
+                upgraded,
+                remember_upgrade,
+            ))
             .layer(axum::middleware::map_request(detach_request_head))
             .layer(cors_layer(&config.cors_allowed_origins))
             .layer(agent_assist_core::telemetry::http_trace_layer(Some(
@@ -155,7 +163,12 @@ impl Connector {
                 io.close().await;
             }
         };
-        let server = axum::serve(listener, self.router).with_graceful_shutdown(close_sockets);
+        let server = axum::serve(
+            ClosableListener::new(listener),
+            self.router
+                .into_make_service_with_connect_info::<CloseHandle>(),
+        )
+        .with_graceful_shutdown(close_sockets);
         agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
         Ok(())
     }
@@ -173,6 +186,27 @@ async fn render_metrics(State(operations): State<Operations>) -> Response {
     operations
         .metrics
         .render(operations.bus.subscribed_conversations())
+}
+
+/// Remembers the connection of each WebSocket upgrade of a long-polling session, so a socket
+/// that stops reading can be closed for real (see [`crate::closable_connection`]).
+async fn remember_upgrade(
+    State(upgraded): State<Arc<UpgradedConnections>>,
+    request: axum::extract::Request,
+) -> axum::extract::Request {
+    if request.uri().path().starts_with("/socket.io") {
+        let query = request.uri().query().unwrap_or("");
+        let mut pairs = query.split('&');
+        let websocket = pairs.clone().any(|pair| pair == "transport=websocket");
+        let session = pairs.find_map(|pair| pair.strip_prefix("sid="));
+        let handle = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<CloseHandle>>();
+        if let (true, Some(session), Some(handle)) = (websocket, session, handle) {
+            upgraded.remember(session, handle.0.clone());
+        }
+    }
+    request
 }
 
 /// Copies the URI, headers and `OriginalUri` of Socket.IO requests. hyper parses them as slices

@@ -35,6 +35,9 @@ pub struct ConnectorConfig {
     pub proxy: ProxyConfig,
     /// Local mode: mount the push endpoints and the demo page too.
     pub local_mode: bool,
+    /// How long an event waits for room in a socket's buffer before the socket is closed as too
+    /// slow (default 5 s; not an environment setting, tests shorten it).
+    pub slow_socket_grace: Duration,
 }
 
 /// The secret tokens are signed with.
@@ -71,6 +74,7 @@ impl ConnectorConfig {
             proxy: ProxyConfig::from_settings(settings, &project_id)?,
             project_id,
             local_mode: false,
+            slow_socket_grace: crate::live::DEFAULT_SLOW_SOCKET_GRACE,
         })
     }
 
@@ -102,6 +106,7 @@ impl ConnectorConfig {
             proxy: ProxyConfig::from_settings(settings, &project_id)?,
             project_id,
             local_mode: true,
+            slow_socket_grace: crate::live::DEFAULT_SLOW_SOCKET_GRACE,
         })
     }
 }

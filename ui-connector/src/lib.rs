@@ -3,6 +3,7 @@
 //!
 //! - [`app`]: the service, built from its configuration and run until shutdown.
 //! - [`cors`]: CORS for every route.
+//! - [`closable_connection`]: connections the connector can close one by one (slow sockets).
 //! - [`config`]: every setting, read once at start.
 //! - [`jwt`]: the connector's own tokens.
 //! - [`auth`]: desktop platform providers behind one trait; [`registration`]: `/register` and
@@ -15,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod closable_connection;
 pub mod config;
 pub mod cors;
 pub mod demo_page;

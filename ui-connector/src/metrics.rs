@@ -21,6 +21,7 @@ pub struct ConnectorMetrics {
     registry: Registry,
     sockets_connected: Gauge,
     events_delivered: Counter,
+    slow_sockets: Counter,
     conversations_subscribed: Gauge,
     registrations: Family<OutcomeLabel, Counter>,
     proxy_requests: Family<StatusLabel, Counter>,
@@ -41,6 +42,12 @@ impl Default for ConnectorMetrics {
             "connector_events_delivered",
             "Events emitted to sockets",
             events_delivered.clone(),
+        );
+        let slow_sockets = Counter::default();
+        registry.register(
+            "connector_slow_sockets",
+            "Sockets disconnected because they stopped reading (their buffer stayed full)",
+            slow_sockets.clone(),
         );
         let conversations_subscribed = Gauge::default();
         registry.register(
@@ -71,6 +78,7 @@ impl Default for ConnectorMetrics {
             registry,
             sockets_connected,
             events_delivered,
+            slow_sockets,
             conversations_subscribed,
             registrations,
             proxy_requests,
@@ -98,6 +106,14 @@ impl ConnectorMetrics {
 
     pub fn events_delivered(&self) -> u64 {
         self.events_delivered.get()
+    }
+
+    pub fn slow_socket(&self) {
+        self.slow_sockets.inc();
+    }
+
+    pub fn slow_sockets(&self) -> u64 {
+        self.slow_sockets.get()
     }
 
     /// `outcome`: `accepted`, `refused`, `provider_unavailable`, `bad_request`.

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use agent_assist_core::EventType;
+use agent_assist_intake::PubsubMessage;
 use agent_assist_test_support::{
     Event, PushEnvelope, RedisServer, SocketClient, TestConnector, TestInterceptor,
 };
@@ -97,4 +98,97 @@ async fn shutdown_closes_every_socket() {
         .await
         .expect("the socket is told at once");
     assert!(matches!(ended, Ok(None)), "{ended:?}");
+}
+
+/// A desktop that stops reading while 2,000 events flow (issue 10). Its socket used to be
+/// logged as too slow and left connected: the disconnect packet could not be queued on its full
+/// buffer. Its connection must be closed for real, counted, and its re-join told what history
+/// no longer holds; a desktop that keeps reading is not held up.
+async fn a_socket_that_stops_reading_is_closed(connect_upgrading: bool) {
+    let redis = RedisServer::start();
+    let interceptor = TestInterceptor::on(&redis).await;
+    let connector = TestConnector::builder()
+        .redis(&redis)
+        .adjust(|config| config.slow_socket_grace = Duration::from_millis(300))
+        .spawn()
+        .await;
+    let token = connector.token("agent@example.com");
+    let mut stalled = if connect_upgrading {
+        SocketClient::connect_upgrading(connector.address(), &token).await
+    } else {
+        SocketClient::connect(connector.address(), &token).await
+    }
+    .unwrap();
+    stalled.join(CONVERSATION).await.unwrap();
+    let mut reader = connector.socket().await;
+    reader.join(CONVERSATION).await.unwrap();
+    push(&interceptor, 0).await;
+    let seen = next(&mut stalled).await.payload["offset"].as_u64().unwrap();
+    assert_eq!(n_of(&next(&mut reader).await), 0);
+
+    // 2,000 events of 8 KiB: far more than the socket buffer and the TCP windows hold. The
+    // stalled desktop reads nothing from here on.
+    let filler = "x".repeat(8 * 1024);
+    let reading = tokio::spawn(async move {
+        for n in 1..=2000 {
+            assert_eq!(
+                n_of(&next(&mut reader).await),
+                n,
+                "the reader gets every event"
+            );
+        }
+    });
+    // Straight onto the bus (the push path is the interceptor's tests' concern), to keep the
+    // test short.
+    for n in 1..=2000u64 {
+        let data = json!({"conversation": CONVERSATION, "n": n, "filler": filler}).to_string();
+        let message = PubsubMessage {
+            data: data.into_bytes(),
+            message_id: Some(format!("stall-{n}")),
+            ..PubsubMessage::default()
+        };
+        let event = message
+            .to_event(EventType::NewMessageEvent, chrono::Utc::now())
+            .unwrap();
+        connector.bus().publish(&event).await.unwrap();
+    }
+    reading.await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while connector.metrics().sockets_connected() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stalled socket was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connector.metrics().slow_sockets(), 1);
+    // Reading again, the desktop finds its connection gone (after what was already in flight).
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(_)) = stalled.next_event().await {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the connection ends");
+
+    let mut again = connector.socket().await;
+    let ack = again
+        .join(json!({"conversation_name": JOINED, "since": seen}))
+        .await
+        .unwrap();
+    assert_eq!(ack[2]["recovered"], false, "{ack}");
+    assert_eq!(
+        n_of(&next(&mut again).await),
+        1901,
+        "what history kept follows"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_that_stops_reading_is_closed() {
+    a_socket_that_stops_reading_is_closed(false).await;
+}
+
+#[tokio::test]
+async fn an_upgraded_socket_that_stops_reading_is_closed() {
+    a_socket_that_stops_reading_is_closed(true).await;
 }

@@ -46,6 +46,29 @@ fn ws_config() -> WebSocketConfig {
         .write_buffer_size(0)
 }
 
+/// Opens an Engine.IO session over long-polling and returns its session id.
+async fn polling_handshake(server: SocketAddr) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server).await.context("TCP connect")?;
+    let request = format!(
+        "GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: {server}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let text = String::from_utf8_lossy(&response);
+    let open = text
+        .find("0{")
+        .map(|start| &text[start + 1..])
+        .with_context(|| format!("no Engine.IO open packet in {text:?}"))?;
+    let end = open.find('}').map(|i| i + 1).unwrap_or(open.len());
+    let packet: Value = serde_json::from_str(&open[..end])?;
+    packet["sid"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no sid in {packet}"))
+}
+
 /// A connected, authenticated Socket.IO client.
 pub struct SocketClient {
     ws: WebSocketStream<TcpStream>,
@@ -105,6 +128,42 @@ impl SocketClient {
         if !open.starts_with('0') {
             bail!("expected an Engine.IO open packet, got {open:?}");
         }
+        let connect = format!("40{}", serde_json::json!({ "token": token }));
+        client.ws.send(Message::text(connect)).await?;
+        loop {
+            let frame = client.next_text().await?;
+            if frame.starts_with("40") {
+                return Ok(client);
+            }
+            if let Some(reason) = frame.strip_prefix("44") {
+                bail!("connection refused: {reason}");
+            }
+            client.handle_other(frame).await?;
+        }
+    }
+
+    /// Connects as browsers' `socket.io-client` does by default: a long-polling handshake, then
+    /// an upgrade of that session to WebSocket (`2probe`, `3probe`, `5`), then the Socket.IO
+    /// connect with `token` over the WebSocket.
+    pub async fn connect_upgrading(server: SocketAddr, token: &str) -> anyhow::Result<Self> {
+        let session = polling_handshake(server).await?;
+        let stream = TcpStream::connect(server).await.context("TCP connect")?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{server}/socket.io/?EIO=4&transport=websocket&sid={session}");
+        let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(ws_config()))
+            .await
+            .context("WebSocket upgrade")?;
+        let mut client = Self {
+            ws,
+            next_ack: 0,
+            early: VecDeque::new(),
+        };
+        client.ws.send(Message::text("2probe")).await?;
+        let probe = client.next_text().await?;
+        if probe != "3probe" {
+            bail!("expected 3probe, got {probe:?}");
+        }
+        client.ws.send(Message::text("5")).await?;
         let connect = format!("40{}", serde_json::json!({ "token": token }));
         client.ws.send(Message::text(connect)).await?;
         loop {

@@ -10,10 +10,6 @@ use tokio::task::AbortHandle;
 
 use super::{JoinRequest, LiveState};
 
-/// How long an event waits for room in a slow socket's buffer before the socket is disconnected.
-/// Disconnecting is safe: the client reconnects and recovers with `since`.
-const SLOW_SOCKET_GRACE: Duration = Duration::from_secs(5);
-
 /// The forwarding task of each joined conversation. A desktop joins one conversation, or a
 /// few: a vector costs less memory per socket than a map.
 #[derive(Default)]
@@ -114,7 +110,7 @@ async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, sta
                     break;
                 }
                 Err(SendError::Socket(SocketError::InternalChannelFull))
-                    if waited < SLOW_SOCKET_GRACE =>
+                    if waited < state.slow_socket_grace =>
                 {
                     let pause = Duration::from_millis(10);
                     // Boxed: keeps the per-socket forwarding task small while it waits for events.
@@ -122,7 +118,7 @@ async fn forward_events(socket: &SocketRef, subscription: &mut Subscription, sta
                     waited += pause;
                 }
                 Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                    tracing::warn!(conversation = %subscription.conversation(), "socket too slow");
+                    super::slow_socket::disconnect(socket, state);
                     return;
                 }
                 Err(_) => return,

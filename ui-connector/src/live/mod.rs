@@ -17,8 +17,10 @@ mod expiry;
 mod join_request;
 mod membership;
 mod session;
+mod slow_socket;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agent_assist_core::ConversationBus;
 use socketioxide::handler::ConnectHandler;
@@ -26,14 +28,20 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
 use tokio_util::sync::CancellationToken;
 
+use crate::closable_connection::UpgradedConnections;
 use crate::jwt::JwtKeys;
 use crate::metrics::ConnectorMetrics;
 
 pub use join_request::JoinRequest;
 
-/// Packets queued per socket before an emit reports the socket as too slow. Large enough for a
-/// full history replay (100 events by default) plus live traffic.
-const SOCKET_BUFFER: usize = 1024;
+/// Packets queued per socket before an emit waits for room. Large enough for a replay of the
+/// default history (100 events) at once; a longer replay waits for room as live events do. It
+/// bounds what a desktop that stopped reading holds in memory (see [`slow_socket`]).
+const SOCKET_BUFFER: usize = 128;
+
+/// How long an event waits for room in a socket's buffer before the socket is declared too
+/// slow and its connection closed (the desktop reconnects and recovers with `since`).
+pub const DEFAULT_SLOW_SOCKET_GRACE: Duration = Duration::from_secs(5);
 
 /// What the socket handlers need.
 #[derive(Clone)]
@@ -41,6 +49,9 @@ pub struct LiveState {
     pub jwt: Arc<JwtKeys>,
     pub bus: ConversationBus,
     pub metrics: Arc<ConnectorMetrics>,
+    /// The connection of each socket that upgraded from long-polling (see [`slow_socket`]).
+    pub upgraded: Arc<UpgradedConnections>,
+    pub slow_socket_grace: Duration,
 }
 
 /// The Socket.IO layer and its handle (to close every socket on shutdown). The token-expiry

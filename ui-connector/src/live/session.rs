@@ -80,8 +80,9 @@ fn register_handlers(socket: SocketRef, state: &LiveState) {
         }
     });
     socket.on_disconnect(
-        async move |reason: DisconnectReason, State(state): State<LiveState>| {
+        async move |socket: SocketRef, reason: DisconnectReason, State(state): State<LiveState>| {
             memberships.release_all();
+            state.upgraded.forget(&socket.id.to_string());
             state.metrics.socket_disconnected();
             tracing::debug!(?reason, "socket disconnected");
         },
