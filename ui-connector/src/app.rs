@@ -101,6 +101,9 @@ impl Connector {
         }
         let router = router
             .layer(socket_io)
+            .layer(axum::middleware::from_fn(
+                crate::live::handshake_checks::refuse_with_reasons,
+            ))
             .layer(axum::middleware::map_request_with_state(
                 upgraded,
                 remember_upgrade,

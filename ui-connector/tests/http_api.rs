@@ -252,3 +252,74 @@ async fn metrics_are_exposed() {
         "{text}"
     );
 }
+
+/// Every refusal on `/socket.io/` says why, and handshakes RFC 6455 refuses are refused
+/// (issue 10: they were bare 400s, and any `Sec-WebSocket-Version` was accepted).
+#[tokio::test]
+async fn engine_io_refusals_say_why() {
+    let redis = RedisServer::start();
+    let connector = start(&redis, |c| c).await;
+    let url = |query: &str| format!("{}/socket.io/?{query}", connector.base);
+
+    let no_upgrade = connector
+        .http
+        .get(url("EIO=4&transport=websocket"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_upgrade.status(), 400);
+    assert!(no_upgrade
+        .text()
+        .await
+        .unwrap()
+        .contains("needs a WebSocket handshake"));
+
+    let old_version = connector
+        .http
+        .get(url("EIO=4&transport=websocket"))
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old_version.status(), 426);
+    assert_eq!(old_version.headers()["sec-websocket-version"], "13");
+
+    let unknown_transport = connector
+        .http
+        .get(url("EIO=4&transport=carrier-pigeon"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_transport.status(), 400);
+    assert!(unknown_transport
+        .text()
+        .await
+        .unwrap()
+        .contains("unknown transport"));
+
+    // A garbage polling payload on a real session: socketioxide refuses it, with a reason now.
+    let open = connector
+        .http
+        .get(url("EIO=4&transport=polling"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let session: serde_json::Value = serde_json::from_str(&open[1..]).unwrap();
+    let sid = session["sid"].as_str().unwrap();
+    let garbage = connector
+        .http
+        .post(url(&format!("EIO=4&transport=polling&sid={sid}")))
+        .body("\u{1e}\u{1e}not an engine.io packet")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let reason = garbage.text().await.unwrap();
+    assert!(reason.starts_with("Bad Request: malformed Engine.IO request"), "{reason}");
+}

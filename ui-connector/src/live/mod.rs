@@ -14,6 +14,7 @@
 //! events are passed to sockets as the JSON text the interceptor published.
 
 mod expiry;
+pub mod handshake_checks;
 mod join_request;
 mod membership;
 mod session;
