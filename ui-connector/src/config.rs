@@ -170,7 +170,10 @@ mod tests {
         );
         assert_eq!(config.jwt_lifetime, Duration::from_secs(3600));
         assert!(!config.local_mode);
-        assert!(!config.disconnect_on_token_expiry, "off by default, as in Python");
+        assert!(
+            !config.disconnect_on_token_expiry,
+            "off by default, as in Python"
+        );
         let strict = ConnectorConfig::from_settings(&Settings::from_pairs([
             ("GCP_PROJECT_ID", "p"),
             ("DISCONNECT_ON_TOKEN_EXPIRY", "true"),

@@ -31,11 +31,9 @@ pub fn cors_layer(origins: &CorsOrigins) -> CorsLayer {
         .allow_origin(AllowOrigin::predicate(move |origin, _| {
             for_origin.allows(origin)
         }))
-        .allow_credentials(AllowCredentials::predicate(
-            move |origin, parts: &Parts| {
-                parts.uri.path().starts_with(SOCKET_IO_PATH) && for_credentials.allows(origin)
-            },
-        ))
+        .allow_credentials(AllowCredentials::predicate(move |origin, parts: &Parts| {
+            parts.uri.path().starts_with(SOCKET_IO_PATH) && for_credentials.allows(origin)
+        }))
         // Flask-Cors's default list (its preflight answer), which covers every route here.
         .allow_methods([
             Method::DELETE,

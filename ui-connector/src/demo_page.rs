@@ -15,10 +15,10 @@
 //! same-origin, unframeable and free of inline script. Everything is compiled in with
 //! `include_str!`, so the binary serves the page from anywhere, with no build step.
 
+use axum::body::Bytes;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
 };
-use axum::body::Bytes;
 use axum::http::HeaderName;
 use axum::routing::get;
 use axum::Router;
@@ -119,7 +119,9 @@ pub fn routes<S: Clone + Send + Sync + 'static>(mode: PageMode) -> Router<S> {
     let files = ASSETS
         .iter()
         .chain(samples)
-        .map(|&(path, content_type, body)| (path, content_type, Bytes::from_static(body.as_bytes())));
+        .map(|&(path, content_type, body)| {
+            (path, content_type, Bytes::from_static(body.as_bytes()))
+        });
     std::iter::once(("/", HTML, page)).chain(files).fold(
         Router::new(),
         |router, (path, content_type, body)| {
@@ -267,7 +269,11 @@ mod tests {
         assert!(!html.contains(LOCAL_BODY));
         assert!(html.contains("id=\"platform-token\""));
         for path in ["/demo/demo.js", "/demo/demo.css", "/demo/socket.io.min.js"] {
-            assert_eq!(get_in(PageMode::Production, path).await.0, StatusCode::OK, "{path}");
+            assert_eq!(
+                get_in(PageMode::Production, path).await.0,
+                StatusCode::OK,
+                "{path}"
+            );
         }
         for kind in EventType::ALL {
             let (status, _, _) =
@@ -284,14 +290,23 @@ mod tests {
             .oneshot(Request::get("/").body(Body::empty()).unwrap())
             .await
             .unwrap();
-        let policy = response.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap();
-        for directive in ["default-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"] {
+        let policy = response.headers()[CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        for directive in [
+            "default-src 'self'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
             assert!(policy.contains(directive), "{policy}");
         }
         assert!(!policy.contains("unsafe-inline"), "{policy}");
         assert_eq!(response.headers()["x-frame-options"], "DENY");
         // No inline script for the policy to refuse: every script is a file.
         let (_, _, html) = get_path("/").await;
-        assert_eq!(html.matches("<script").count(), html.matches("<script src=").count());
+        assert_eq!(
+            html.matches("<script").count(),
+            html.matches("<script src=").count()
+        );
     }
 }

@@ -207,7 +207,9 @@ async fn lookup(
         Some(name) => Some(name),
         None => state.legacy.get(&digest).await.map_err(unavailable)?,
     };
-    Ok(Json(json!({ "conversationName": name.unwrap_or_default() })))
+    Ok(Json(
+        json!({ "conversationName": name.unwrap_or_default() }),
+    ))
 }
 
 async fn remove(
@@ -242,19 +244,36 @@ mod tests {
     fn keys_and_names_are_bounded_and_validated() {
         let key = |v: Value| integration_key(Some(&v)).map(str::to_owned);
         assert_eq!(key(json!("call-42")).unwrap(), "call-42");
-        assert_eq!(key(json!("x".repeat(MAX_KEY_BYTES))).unwrap().len(), MAX_KEY_BYTES);
+        assert_eq!(
+            key(json!("x".repeat(MAX_KEY_BYTES))).unwrap().len(),
+            MAX_KEY_BYTES
+        );
         assert!(matches!(key(json!("")), Err(KeyError::BadRequest)));
         assert!(matches!(integration_key(None), Err(KeyError::BadRequest)));
-        for bad in [json!("x".repeat(MAX_KEY_BYTES + 1)), json!("a\nb"), json!("\u{7f}"), json!(5)]
-        {
-            assert!(matches!(key(bad.clone()), Err(KeyError::Invalid(_))), "{bad}");
+        for bad in [
+            json!("x".repeat(MAX_KEY_BYTES + 1)),
+            json!("a\nb"),
+            json!("\u{7f}"),
+            json!(5),
+        ] {
+            assert!(
+                matches!(key(bad.clone()), Err(KeyError::Invalid(_))),
+                "{bad}"
+            );
         }
         let name = |v: Value| conversation_name(Some(&v)).map(str::to_owned);
         let with_location = "projects/p/locations/global/conversations/c1";
-        assert_eq!(name(json!(with_location)).unwrap(), with_location, "kept as posted");
+        assert_eq!(
+            name(json!(with_location)).unwrap(),
+            with_location,
+            "kept as posted"
+        );
         assert!(matches!(name(json!("")), Err(KeyError::BadRequest)));
         for bad in [json!("has space"), json!(5), json!("x".repeat(600))] {
-            assert!(matches!(name(bad.clone()), Err(KeyError::Invalid(_))), "{bad}");
+            assert!(
+                matches!(name(bad.clone()), Err(KeyError::Invalid(_))),
+                "{bad}"
+            );
         }
     }
 }

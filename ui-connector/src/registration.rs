@@ -328,9 +328,15 @@ mod tests {
             (b"[]", json!("")),
             (b"0", json!("")),
             (b"false", json!("")),
-            (br#"{"gcp_agent_assist_user": "a@example.com", "x": 1}"#, json!("a@example.com")),
+            (
+                br#"{"gcp_agent_assist_user": "a@example.com", "x": 1}"#,
+                json!("a@example.com"),
+            ),
             (br#"{"gcp_agent_assist_user": 5}"#, json!(5)),
-            (br#"{"gcp_agent_assist_user": {"a": [1]}}"#, json!({"a": [1]})),
+            (
+                br#"{"gcp_agent_assist_user": {"a": [1]}}"#,
+                json!({"a": [1]}),
+            ),
             (br#"{"gcp_agent_assist_user": null}"#, Value::Null),
             (br#"{"x": 1}"#, Value::Null),
             (b"[1, 2]", json!("")),

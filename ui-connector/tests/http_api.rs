@@ -82,7 +82,10 @@ async fn cors_answers_as_python_does() {
             .unwrap();
         assert_eq!(polling.status(), 200, "{origins}");
         assert_eq!(polling.headers()["access-control-allow-origin"], allowed);
-        assert_eq!(polling.headers()["access-control-allow-credentials"], "true");
+        assert_eq!(
+            polling.headers()["access-control-allow-credentials"],
+            "true"
+        );
         let preflight = connector
             .http
             .request(reqwest::Method::OPTIONS, &socket_io)
@@ -93,7 +96,10 @@ async fn cors_answers_as_python_does() {
             .await
             .unwrap();
         assert_eq!(preflight.headers()["access-control-allow-origin"], allowed);
-        assert_eq!(preflight.headers()["access-control-allow-credentials"], "true");
+        assert_eq!(
+            preflight.headers()["access-control-allow-credentials"],
+            "true"
+        );
 
         // HTTP routes: the origin echoed (not `*`), no credentials, and a preflight names the
         // requested headers: `Authorization` is never covered by a wildcard.
@@ -102,12 +108,18 @@ async fn cors_answers_as_python_does() {
             .request(reqwest::Method::OPTIONS, &register)
             .header("origin", allowed)
             .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "authorization,content-type")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
             .send()
             .await
             .unwrap();
         assert_eq!(preflight.headers()["access-control-allow-origin"], allowed);
-        assert!(preflight.headers().get("access-control-allow-credentials").is_none());
+        assert!(preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none());
         assert_eq!(
             preflight.headers()["access-control-allow-headers"],
             "authorization,content-type"
@@ -127,7 +139,10 @@ async fn cors_answers_as_python_does() {
             .await
             .unwrap();
         assert_eq!(status.headers()["access-control-allow-origin"], allowed);
-        assert!(status.headers()["vary"].to_str().unwrap().contains("origin"));
+        assert!(status.headers()["vary"]
+            .to_str()
+            .unwrap()
+            .contains("origin"));
 
         if let Some(refused) = refused {
             for url in [&register, &socket_io] {
@@ -139,7 +154,10 @@ async fn cors_answers_as_python_does() {
                     .send()
                     .await
                     .unwrap();
-                assert!(response.headers().get("access-control-allow-origin").is_none());
+                assert!(response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none());
                 assert!(response
                     .headers()
                     .get("access-control-allow-credentials")
@@ -381,7 +399,10 @@ async fn integration_keys_are_shared_with_python_connectors() {
         )
         .await;
     assert_eq!(stored.status(), 200);
-    assert_eq!(redis_get(&redis, &python_digest("call-7")).as_deref(), Some(name));
+    assert_eq!(
+        redis_get(&redis, &python_digest("call-7")).as_deref(),
+        Some(name)
+    );
     let ttl: u64 = redis
         .command(&format!("TTL {}", python_digest("call-7")))
         .trim_start_matches(':')
@@ -405,7 +426,9 @@ async fn integration_keys_are_shared_with_python_connectors() {
     let legacy_key = format!("agent-assist:integration-key:{}", python_digest("old-1"));
     let legacy_name = "projects/p/conversations/legacy";
     redis.command(&format!("SET {legacy_key} {legacy_name}"));
-    let found = connector.keys(Method::GET, Some("old-1"), None, false).await;
+    let found = connector
+        .keys(Method::GET, Some("old-1"), None, false)
+        .await;
     assert_eq!(
         found.json::<serde_json::Value>().await.unwrap(),
         json!({"conversationName": legacy_name})
@@ -463,7 +486,11 @@ async fn integration_keys_and_names_are_validated() {
             .keys(method, Some(&"k".repeat(1025)), None, false)
             .await;
         assert_eq!(response.status(), 400);
-        assert!(response.text().await.unwrap().contains("longer than 1024 bytes"));
+        assert!(response
+            .text()
+            .await
+            .unwrap()
+            .contains("longer than 1024 bytes"));
     }
     // The largest key is accepted.
     let largest = connector

@@ -737,7 +737,11 @@ async fn register_bodies() {
         assert_eq!(answer.status, StatusCode::OK, "{body:?}: {answer:?}");
         assert_eq!(&token_user(&answer), user, "{body:?}");
         let token = answer.body["token"].as_str().unwrap();
-        connector.app.jwt().verify(token).expect("the token verifies");
+        connector
+            .app
+            .jwt()
+            .verify(token)
+            .expect("the token verifies");
     }
     assert_eq!(provider.requests().len(), cases.len());
 

@@ -89,7 +89,12 @@ const INTERCEPTOR_ROLES: [&str; 3] = [
 fn own_push_endpoints(sandbox: &Sandbox) {
     let endpoints: Vec<(&str, String)> = EVENT_FEEDS
         .iter()
-        .map(|(_, subscription, path)| (*subscription, format!("{}{path}", service_url("t-interceptor"))))
+        .map(|(_, subscription, path)| {
+            (
+                *subscription,
+                format!("{}{path}", service_url("t-interceptor")),
+            )
+        })
         .collect();
     sandbox.push_endpoints(&endpoints);
 }
@@ -464,13 +469,22 @@ fn an_existing_subscription_of_another_service_stops_the_run() {
     let python_interceptor = service_url("cloud-pubsub-interceptor");
     let mut endpoints: Vec<(&str, String)> = EVENT_FEEDS
         .iter()
-        .map(|(_, subscription, path)| (*subscription, format!("{}{path}", service_url("t-interceptor"))))
+        .map(|(_, subscription, path)| {
+            (
+                *subscription,
+                format!("{}{path}", service_url("t-interceptor")),
+            )
+        })
         .collect();
     endpoints[2].1 = format!("{python_interceptor}/new-message-event");
     sandbox.push_endpoints(&endpoints);
     let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
     assert!(!run.success, "{}", run.transcript());
-    for needle in ["aa-new-message-sub", "NEW_MESSAGE_SUBSCRIPTION_ID", &python_interceptor] {
+    for needle in [
+        "aa-new-message-sub",
+        "NEW_MESSAGE_SUBSCRIPTION_ID",
+        &python_interceptor,
+    ] {
         assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
     }
     assert!(
@@ -510,7 +524,9 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
     for python in PYTHON_SERVICES {
         assert!(!services.contains(python), "{python} would be replaced");
     }
-    assert!(run.calls_of(&["secrets", "create", PYTHON_JWT_SECRET]).is_empty());
+    assert!(run
+        .calls_of(&["secrets", "create", PYTHON_JWT_SECRET])
+        .is_empty());
     // The Python Redis instance is the one looked up (and reused when it exists).
     assert!(!run
         .calls_of(&["redis", "instances", "describe", PYTHON_REDIS])
@@ -520,12 +536,17 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
     let subscriptions = run.calls_of(&["pubsub", "subscriptions", "create"]);
     let mut topics = BTreeSet::new();
     for create in &subscriptions {
-        let Some(topic) = create.flag("--topic") else { continue }; // the dead-letter one
+        let Some(topic) = create.flag("--topic") else {
+            continue;
+        }; // the dead-letter one
         let name = create.args[3].as_str();
         if topic.contains("dead-letter") {
             continue;
         }
-        assert!(!PYTHON_SUBSCRIPTIONS.contains(&name), "{name} is the Python one");
+        assert!(
+            !PYTHON_SUBSCRIPTIONS.contains(&name),
+            "{name} is the Python one"
+        );
         assert!(
             create
                 .flag("--push-endpoint")
@@ -535,7 +556,10 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
         );
         topics.insert(topic.to_owned());
     }
-    assert_eq!(topics, PYTHON_TOPICS.iter().map(|t| t.to_string()).collect());
+    assert_eq!(
+        topics,
+        PYTHON_TOPICS.iter().map(|t| t.to_string()).collect()
+    );
 
     // The switch-over's setting: off as shipped; when set, on the interceptor only.
     let interceptor = run.one(&["run", "deploy"], "aa-cloud-pubsub-interceptor");
@@ -543,16 +567,21 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
         env_var(&env_vars(interceptor), "PYTHON_CONNECTOR_BRIDGE"),
         Some("false")
     );
-    let bridged = format!(
-        "{sample}\nPYTHON_CONNECTOR_BRIDGE='true'\nDISCONNECT_ON_TOKEN_EXPIRY='true'\n"
-    );
+    let bridged =
+        format!("{sample}\nPYTHON_CONNECTOR_BRIDGE='true'\nDISCONNECT_ON_TOKEN_EXPIRY='true'\n");
     let run = deploy(&sandbox, &bridged, &[], Cloud::Empty);
     assert_success(&run);
     let interceptor = env_vars(run.one(&["run", "deploy"], "aa-cloud-pubsub-interceptor"));
     let connector = env_vars(run.one(&["run", "deploy"], "aa-ui-connector"));
-    assert_eq!(env_var(&interceptor, "PYTHON_CONNECTOR_BRIDGE"), Some("true"));
+    assert_eq!(
+        env_var(&interceptor, "PYTHON_CONNECTOR_BRIDGE"),
+        Some("true")
+    );
     assert_eq!(env_var(&connector, "PYTHON_CONNECTOR_BRIDGE"), None);
-    assert_eq!(env_var(&connector, "DISCONNECT_ON_TOKEN_EXPIRY"), Some("true"));
+    assert_eq!(
+        env_var(&connector, "DISCONNECT_ON_TOKEN_EXPIRY"),
+        Some("true")
+    );
     assert_eq!(env_var(&interceptor, "DISCONNECT_ON_TOKEN_EXPIRY"), None);
 
     // Switches take true or false only, checked before anything runs.
@@ -563,7 +592,11 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
         Cloud::Empty,
     );
     assert!(!run.success);
-    assert!(run.stderr.contains("PYTHON_CONNECTOR_BRIDGE"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("PYTHON_CONNECTOR_BRIDGE"),
+        "{}",
+        run.stderr
+    );
     assert!(run.calls.is_empty());
 }
 

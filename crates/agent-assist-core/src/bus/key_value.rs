@@ -77,9 +77,7 @@ impl KeyValueStore {
             Backend::Memory(values) => Ok(values.get(&self.scoped(key))),
             Backend::Redis(commands) => {
                 let mut connection = commands.connection();
-                commands
-                    .timed(connection.get(self.scoped(key)))
-                    .await
+                commands.timed(connection.get(self.scoped(key))).await
             }
         }
     }
@@ -90,9 +88,7 @@ impl KeyValueStore {
             Backend::Memory(values) => Ok(values.delete(&self.scoped(key))),
             Backend::Redis(commands) => {
                 let mut connection = commands.connection();
-                let removed: u64 = commands
-                    .timed(connection.del(self.scoped(key)))
-                    .await?;
+                let removed: u64 = commands.timed(connection.del(self.scoped(key))).await?;
                 Ok(removed > 0)
             }
         }
@@ -161,7 +157,10 @@ mod tests {
         let ttl = Duration::from_secs(60);
         namespaced.put("k", "in the namespace", ttl).await.unwrap();
         bare.put("k", "bare", ttl).await.unwrap();
-        assert_eq!(namespaced.get("k").await.unwrap().as_deref(), Some("in the namespace"));
+        assert_eq!(
+            namespaced.get("k").await.unwrap().as_deref(),
+            Some("in the namespace")
+        );
         assert_eq!(bare.get("k").await.unwrap().as_deref(), Some("bare"));
         // Laid out as in Redis: the namespaced entry is `agent-assist:ns:k`, the bare one `k`.
         assert_eq!(
@@ -170,6 +169,9 @@ mod tests {
         );
         assert!(bare.delete("k").await.unwrap());
         assert_eq!(bare.get("k").await.unwrap(), None);
-        assert_eq!(namespaced.get("k").await.unwrap().as_deref(), Some("in the namespace"));
+        assert_eq!(
+            namespaced.get("k").await.unwrap().as_deref(),
+            Some("in the namespace")
+        );
     }
 }

@@ -320,7 +320,10 @@ impl Sandbox {
                 },
             )
             .env("FAKE_GCLOUD_ENABLED_APIS", apis)
-            .env("FAKE_GCLOUD_PUSH_ENDPOINTS", self.dir.join("push-endpoints"))
+            .env(
+                "FAKE_GCLOUD_PUSH_ENDPOINTS",
+                self.dir.join("push-endpoints"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
