@@ -60,7 +60,15 @@ CONNECTOR_APP_VARS=(
   SALESFORCE_DOMAIN SALESFORCE_ORGANIZATION_ID
   GENESYS_CLOUD_ENVIRONMENT TWILIO_FLEX_ENVIRONMENT TWILIO_ACCOUNT_SID
   CORS_ALLOWED_ORIGINS JWT_TOKEN_LIFETIME INTEGRATION_KEY_TTL_SECONDS
+  DISCONNECT_ON_TOKEN_EXPIRY
 )
+# PYTHON_CONNECTOR_BRIDGE: while Python connectors still run on the same Redis (a switch-over
+# from the Python services, see README.md), the interceptor also delivers to them.
+INTERCEPTOR_APP_VARS=(
+  PYTHON_CONNECTOR_BRIDGE
+)
+# Of the application settings, those that are switches: empty, true or false.
+BOOLEAN_APP_VARS=(DISCONNECT_ON_TOKEN_EXPIRY PYTHON_CONNECTOR_BRIDGE)
 
 # Every setting an env file may hold; each is documented in deploy/.env.sample.
 CONFIG_VARS=(
@@ -79,7 +87,7 @@ CONFIG_VARS=(
   NEW_MESSAGE_SUBSCRIPTION_ID NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID
   DEAD_LETTER_TOPIC_ID DEAD_LETTER_SUBSCRIPTION_ID
   MAX_DELIVERY_ATTEMPTS ACK_DEADLINE_SECONDS
-  "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"
+  "${CONNECTOR_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"
 )
 
 REQUIRED_APIS=(
@@ -198,7 +206,11 @@ load_config() {
   [[ $VPC_CONNECTOR_RANGE =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/28$ ]] ||
     die "VPC_CONNECTOR_RANGE must be an IPv4 /28 range such as 10.8.0.0/28, not '$VPC_CONNECTOR_RANGE'"
 
-  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
+  for name in "${BOOLEAN_APP_VARS[@]}"; do
+    [[ -z ${!name:-} || ${!name} == true || ${!name} == false ]] ||
+      die "$name must be true or false (or empty for the service's default), not '${!name}'"
+  done
+  for name in "${CONNECTOR_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
     [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
       die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
   done
@@ -520,7 +532,7 @@ deploy_interceptor() {
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
   local extra env_flag
   while IFS= read -r extra; do pairs+=("$extra"); done \
-    < <(optional_env_pairs "${SHARED_APP_VARS[@]}")
+    < <(optional_env_pairs "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
   env_flag=$(env_vars_flag "${pairs[@]}")
   # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
   # an identity token of an account holding run.invoker.
@@ -562,11 +574,19 @@ create_dead_letter_topic() {
   fi
 }
 
-# create_push_subscription SUBSCRIPTION TOPIC ENDPOINT
+# create_push_subscription SUBSCRIPTION TOPIC ENDPOINT SETTING: SETTING names the
+# *_SUBSCRIPTION_ID that chose SUBSCRIPTION.
 create_push_subscription() {
-  local subscription=$1 topic=$2 endpoint=$3
+  local subscription=$1 topic=$2 endpoint=$3 setting=$4 current
   if exists gcloud pubsub subscriptions describe "$subscription"; then
-    info "subscription $subscription exists (not modified)"
+    # An existing subscription is kept only if it is this deployment's: one of the same name
+    # feeding another service (the Python interceptor's aa-new-message-sub, say) would leave
+    # this interceptor without that topic's events while the script reported success.
+    current=$(query "$endpoint" gcloud pubsub subscriptions describe "$subscription" \
+      --format='value(pushConfig.pushEndpoint)')
+    [[ $current == "$endpoint" ]] ||
+      die "subscription $subscription ($setting) exists but delivers to '${current:-nothing: a pull subscription}', not to $endpoint. It belongs to another deployment (the Python interceptor's?): set $setting to a new name to add a second subscription to the topic (README.md, Migrating from the Python services), or move it on purpose with gcloud pubsub subscriptions modify-push-config"
+    info "subscription $subscription exists and delivers to $endpoint (not modified)"
     return 0
   fi
   # Pushes carry an OIDC token of the invoker account; undeliverable messages are retried
@@ -617,7 +637,7 @@ setup_pubsub() {
   [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r topic_var sub_var path <<<"$row"
-    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path"
+    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path" "$sub_var"
   done
 
   # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the

@@ -8,7 +8,7 @@ locals {
   }
 
   # Application settings, passed only when set (unset: the binary's default), as deploy.sh's
-  # SHARED_APP_VARS and CONNECTOR_APP_VARS.
+  # SHARED_APP_VARS, CONNECTOR_APP_VARS and INTERCEPTOR_APP_VARS.
   shared_app_settings = {
     CONVERSATION_HISTORY_LENGTH      = var.conversation_history_length
     CONVERSATION_HISTORY_TTL_SECONDS = var.conversation_history_ttl_seconds
@@ -26,6 +26,10 @@ locals {
     CORS_ALLOWED_ORIGINS        = var.cors_allowed_origins
     JWT_TOKEN_LIFETIME          = var.jwt_token_lifetime
     INTEGRATION_KEY_TTL_SECONDS = var.integration_key_ttl_seconds
+    DISCONNECT_ON_TOKEN_EXPIRY  = var.disconnect_on_token_expiry
+  }
+  interceptor_app_settings = {
+    PYTHON_CONNECTOR_BRIDGE = var.python_connector_bridge
   }
 
   # With push_auth_audience set, the interceptor verifies the push tokens itself: their
@@ -42,7 +46,7 @@ locals {
   )
   interceptor_env = merge(
     local.redis_env,
-    { for name, value in local.shared_app_settings : name => value if value != "" },
+    { for name, value in merge(local.interceptor_app_settings, local.shared_app_settings) : name => value if value != "" },
     local.push_auth_env,
   )
 

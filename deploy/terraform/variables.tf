@@ -317,6 +317,28 @@ variable "integration_key_ttl_seconds" {
   default     = ""
 }
 
+variable "disconnect_on_token_expiry" {
+  description = "Connector: \"true\" ends a desktop's socket when its token expires; empty or \"false\" (service default): the token is checked at connect only, as the Python connector did."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "true", "false"], var.disconnect_on_token_expiry)
+    error_message = "disconnect_on_token_expiry must be \"true\", \"false\" or empty."
+  }
+}
+
+variable "python_connector_bridge" {
+  description = "Interceptor: \"true\" also delivers every event to Python connectors on the same Redis, during a switch-over from the Python services; empty or \"false\" (service default): off."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = contains(["", "true", "false"], var.python_connector_bridge)
+    error_message = "python_connector_bridge must be \"true\", \"false\" or empty."
+  }
+}
+
 variable "conversation_history_length" {
   description = "Both services: events kept per conversation for recovery (service default 100)."
   type        = string

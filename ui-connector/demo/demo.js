@@ -1,10 +1,13 @@
-// Agent Assist demo page logic (plain browser JavaScript, no build step).
+// Agent Assist test page logic (plain browser JavaScript, no build step).
 //
-// Why it exists: to show, in one page against `ui-connector --local`, what an agent desktop does
-// (register for a token, connect over Socket.IO, join a conversation, receive its events) and
-// what Pub/Sub does (push Dialogflow events to the interceptor), including recovery: the page
-// tracks the last offset it received and, after a reconnect, re-joins with `since` so the events
-// it missed are replayed and marked "recovered".
+// Why it exists: to show, in one page against a connector, what an agent desktop does (register
+// for a token, connect over Socket.IO, join a conversation, receive its events), including
+// recovery: the page tracks the last offset it received and, after a reconnect, re-joins with
+// `since` so the events it missed are replayed and marked "recovered". Against
+// `ui-connector --local` (body data-mode="local") it also plays Pub/Sub, pushing Dialogflow events
+// to the push endpoints local mode serves. In production (data-mode="production") it registers
+// with the platform token typed in the page, which is kept in memory only and sent nowhere but
+// this connector's POST /register.
 //
 // Protocol (see the repository's docs): `join-conversation` with
 // `{conversation_name, since}` is acked `(true, name, {recovered, offset})`, then the kept events
@@ -93,14 +96,20 @@
 
   async function register() {
     const user = $('user-name').value.trim();
+    // What the desktop platform issued; the connector checks it with its AUTH_OPTION provider
+    // (local mode accepts anything).
+    const platformToken = $('platform-token').value.trim();
+    if (!platformToken) {
+      setStatus($('token-status'), 'error', 'Registration needs a platform token.');
+      return;
+    }
     setStatus($('token-status'), 'pending', 'Registering…');
     try {
       const response = await fetch('/register', {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
-          // Local mode's auth provider accepts any Authorization header.
-          Authorization: 'Bearer local-demo',
+          Authorization: platformToken,
         },
         body: JSON.stringify(user ? { gcp_agent_assist_user: user } : {}),
       });
@@ -436,6 +445,9 @@
   }
 
   // ---------------------------------------------------------------- wiring
+
+  // Local mode accepts any platform token: fill one in so the page works in one click.
+  if (document.body.dataset.mode === 'local') $('platform-token').value = 'Bearer local-demo';
 
   $('register').addEventListener('click', register);
   $('connect').addEventListener('click', connect);

@@ -21,6 +21,7 @@ use crate::auth::Authenticators;
 use crate::closable_connection::{ClosableListener, CloseHandle, UpgradedConnections};
 use crate::config::{ConnectorConfig, JwtSecret};
 use crate::cors::cors_layer;
+use crate::demo_page::PageMode;
 use crate::dialogflow_proxy::{DialogflowProxy, ProxyState};
 use crate::integration_keys::IntegrationKeysState;
 use crate::jwt::JwtKeys;
@@ -71,9 +72,10 @@ impl Connector {
                 upgraded: upgraded.clone(),
                 slow_socket_grace: config.slow_socket_grace,
             },
+            config.disconnect_on_token_expiry,
             shutdown,
         );
-        let mut router = Router::new()
+        let router = Router::new()
             .route("/status", get(status))
             .route("/ready", get(ready))
             .route("/metrics", get(render_metrics))
@@ -86,19 +88,22 @@ impl Connector {
                 jwt: jwt.clone(),
                 metrics: metrics.clone(),
             }))
-            .merge(crate::integration_keys::routes(IntegrationKeysState {
-                keys: bus.key_value_store(crate::integration_keys::NAMESPACE),
-                ttl: config.integration_key_ttl,
-                jwt: jwt.clone(),
-            }))
+            .merge(crate::integration_keys::routes(IntegrationKeysState::new(
+                &bus,
+                config.integration_key_ttl,
+                jwt.clone(),
+            )))
             .merge(crate::dialogflow_proxy::routes(ProxyState {
                 proxy: Arc::new(DialogflowProxy::new(&config.proxy)?),
                 jwt: jwt.clone(),
                 metrics: metrics.clone(),
             }));
-        if config.local_mode {
-            router = router.merge(crate::local_mode::routes(&bus));
-        }
+        // The test page at `/` in every mode, as the Python connector served its own; local
+        // mode's also posts samples through the push endpoints it adds.
+        let router = match config.local_mode {
+            true => router.merge(crate::local_mode::routes(&bus)),
+            false => router.merge(crate::demo_page::routes(PageMode::Production)),
+        };
         let router = router
             .layer(socket_io)
             .layer(axum::middleware::from_fn(

@@ -30,6 +30,9 @@ pub struct ConnectorConfig {
     pub cors_allowed_origins: CorsOrigins,
     /// `INTEGRATION_KEY_TTL_SECONDS` (default 86400): lifetime of `/conversation-name` entries.
     pub integration_key_ttl: Duration,
+    /// `DISCONNECT_ON_TOKEN_EXPIRY` (default `false`): end a socket when its token expires. Off,
+    /// a token is checked at connect only, as the Python service did.
+    pub disconnect_on_token_expiry: bool,
     pub bus: BusConfig,
     pub auth: AuthConfig,
     pub proxy: ProxyConfig,
@@ -69,6 +72,7 @@ impl ConnectorConfig {
                     .unwrap_or_else(|| "*".into()),
             ),
             integration_key_ttl: settings.seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)?,
+            disconnect_on_token_expiry: disconnect_on_token_expiry(settings)?,
             bus: BusConfig::from_settings(settings, DefaultBus::LocalRedis)?,
             auth: AuthConfig::from_settings(settings)?,
             proxy: ProxyConfig::from_settings(settings, &project_id)?,
@@ -101,6 +105,7 @@ impl ConnectorConfig {
             jwt_lifetime: jwt_lifetime(settings)?,
             cors_allowed_origins: CorsOrigins::Any,
             integration_key_ttl: settings.seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)?,
+            disconnect_on_token_expiry: disconnect_on_token_expiry(settings)?,
             bus: BusConfig::from_settings(settings, DefaultBus::Memory)?,
             auth: AuthConfig::skip(),
             proxy: ProxyConfig::from_settings(settings, &project_id)?,
@@ -115,6 +120,11 @@ impl ConnectorConfig {
 fn jwt_lifetime(settings: &Settings) -> Result<Duration, ConfigError> {
     let minutes: u64 = settings.at_least("JWT_TOKEN_LIFETIME", 60, 1)?;
     Ok(Duration::from_secs(minutes * 60))
+}
+
+/// `DISCONNECT_ON_TOKEN_EXPIRY`: `true` or `false` (default).
+fn disconnect_on_token_expiry(settings: &Settings) -> Result<bool, ConfigError> {
+    settings.parsed_or("DISCONNECT_ON_TOKEN_EXPIRY", false)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +175,22 @@ mod tests {
         );
         assert_eq!(config.jwt_lifetime, Duration::from_secs(3600));
         assert!(!config.local_mode);
+        assert!(
+            !config.disconnect_on_token_expiry,
+            "off by default, as in Python"
+        );
+        let strict = ConnectorConfig::from_settings(&Settings::from_pairs([
+            ("GCP_PROJECT_ID", "p"),
+            ("DISCONNECT_ON_TOKEN_EXPIRY", "true"),
+        ]))
+        .unwrap();
+        assert!(strict.disconnect_on_token_expiry);
+        let err = ConnectorConfig::from_settings(&Settings::from_pairs([
+            ("GCP_PROJECT_ID", "p"),
+            ("DISCONNECT_ON_TOKEN_EXPIRY", "yes"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "DISCONNECT_ON_TOKEN_EXPIRY");
 
         let local = ConnectorConfig::local(&Settings::default()).unwrap();
         assert_eq!(local.project_id, LOCAL_PROJECT);

@@ -1,36 +1,78 @@
 //! `/conversation-name`: lets a desktop that only knows its own call id (the integration key)
 //! find the Dialogflow conversation that another component created for it.
 //!
-//! Same routes, status codes and bodies as the Python service: `POST` with
-//! `{"conversationIntegrationKey", "conversationName"}`, `GET` and `DELETE` with
-//! `?conversationIntegrationKey=`; 200 with `{"conversationName": ...}`, 400 `Bad request`,
-//! 404 `Not found`, and 401 without a valid token. Keys are stored as their SHA-256 hex digest.
-//! Unlike the Python service, entries expire (`INTEGRATION_KEY_TTL_SECONDS`, default 24 h).
+//! Routes, status codes and bodies are the Python service's (`ui-connector/main.py:186-238` at
+//! 9425334), with the JWT in `Authorization`:
+//!
+//! | request | answer |
+//! |---|---|
+//! | `POST {"conversationIntegrationKey", "conversationName"}` | 200 `{"<key>": "<name>"}`, both as posted |
+//! | `GET ?conversationIntegrationKey=` | 200 `{"conversationName": "<name>"}`, `""` for an unknown key (desktops poll until a name appears) |
+//! | `DELETE ?conversationIntegrationKey=` | 200 `Success`; 404 `Not found` for an unknown key |
+//! | a key or name missing or empty (the parameter too) | 400 `Bad request` |
+//! | a key or name Python would have stored but is not one | 400 `Bad request: <reason>` |
+//!
+//! Differences, on purpose: a missing `GET` parameter is 400 (Python looked up the key `"None"`
+//! and answered `""`), an empty `DELETE` parameter is 400 (Python: 404); a key is at most
+//! [`MAX_KEY_BYTES`] without control characters and a name must be a conversation name
+//! ([`ConversationName::parse`]) where Python stored anything; nothing is written for a refused
+//! request (Python wrote before checking); entries expire after `INTEGRATION_KEY_TTL_SECONDS`
+//! (Python kept them forever).
+//!
+//! **Storage, shared with the Python connector.** An entry is stored the Python way: the Redis
+//! key is the bare lowercase SHA-256 hex digest of the integration key (no prefix), the value
+//! the name as posted. One copy, read and written by both services, so while Python connectors
+//! and ours run on the same Redis (a switch-over, in either direction), a key posted to one is
+//! found, overwritten and deleted through the other, and the two can never disagree. Entries
+//! written by earlier versions of this connector, under `agent-assist:integration-key:<digest>`,
+//! are still read when the shared one is missing, and deleted with it, until they expire.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_assist_core::KeyValueStore;
+use agent_assist_core::{ConversationBus, ConversationName, KeyValueStore};
 use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::jwt::{Authorized, JwtKeys};
 
-/// The namespace of integration keys in the bus's key-value store.
-pub const NAMESPACE: &str = "integration-key";
+/// The namespace earlier versions stored entries under (`agent-assist:integration-key:`).
+pub const LEGACY_NAMESPACE: &str = "integration-key";
+
+/// Longest integration key accepted, in bytes (phone numbers and call ids are far shorter).
+pub const MAX_KEY_BYTES: usize = 1024;
 
 /// What `/conversation-name` needs.
 #[derive(Clone, FromRef)]
 pub struct IntegrationKeysState {
-    pub keys: KeyValueStore,
+    /// Entries the Python way: bare digests.
+    #[from_ref(skip)]
+    pub shared: KeyValueStore,
+    /// Entries of earlier versions, read and deleted only.
+    #[from_ref(skip)]
+    pub legacy: KeyValueStore,
     /// `INTEGRATION_KEY_TTL_SECONDS`.
+    #[from_ref(skip)]
     pub ttl: Duration,
     pub jwt: Arc<JwtKeys>,
+}
+
+impl IntegrationKeysState {
+    pub fn new(bus: &ConversationBus, ttl: Duration, jwt: Arc<JwtKeys>) -> Self {
+        let legacy = bus.key_value_store(LEGACY_NAMESPACE);
+        Self {
+            shared: legacy.unprefixed(),
+            legacy,
+            ttl,
+            jwt,
+        }
+    }
 }
 
 pub fn routes(state: IntegrationKeysState) -> Router {
@@ -45,17 +87,13 @@ struct KeyQuery {
     key: Option<String>,
 }
 
-#[derive(Deserialize)]
-struct StoreRequest {
-    #[serde(rename = "conversationIntegrationKey")]
-    key: Option<String>,
-    #[serde(rename = "conversationName")]
-    name: Option<String>,
-}
-
 /// What can go wrong, with the Python service's bodies.
+#[derive(Debug)]
 enum KeyError {
+    /// `Bad request`, as Python answers a missing or empty key or name.
     BadRequest,
+    /// `Bad request: <reason>`, for what Python would have stored anyway.
+    Invalid(String),
     NotFound,
     Unavailable,
 }
@@ -64,6 +102,9 @@ impl IntoResponse for KeyError {
     fn into_response(self) -> Response {
         match self {
             KeyError::BadRequest => (StatusCode::BAD_REQUEST, "Bad request").into_response(),
+            KeyError::Invalid(reason) => {
+                (StatusCode::BAD_REQUEST, format!("Bad request: {reason}")).into_response()
+            }
             KeyError::NotFound => (StatusCode::NOT_FOUND, "Not found").into_response(),
             KeyError::Unavailable => {
                 (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable").into_response()
@@ -72,13 +113,64 @@ impl IntoResponse for KeyError {
     }
 }
 
-/// Keys are stored as their SHA-256 hex digest.
-fn storage_key(integration_key: &str) -> String {
+/// The Redis key of an integration key: its SHA-256 as lowercase hex, as the Python service
+/// computes it (`hashlib.sha256(key.encode('utf-8')).hexdigest()`, `main.py:195`).
+pub fn storage_key(integration_key: &str) -> String {
     hex::encode(Sha256::digest(integration_key.as_bytes()))
 }
 
-fn non_empty(value: Option<String>) -> Result<String, KeyError> {
-    value.filter(|v| !v.is_empty()).ok_or(KeyError::BadRequest)
+/// A non-empty integration key of at most [`MAX_KEY_BYTES`], without control characters.
+fn integration_key(value: Option<&Value>) -> Result<&str, KeyError> {
+    let key = match value {
+        None | Some(Value::Null) => return Err(KeyError::BadRequest),
+        Some(Value::String(key)) if key.is_empty() => return Err(KeyError::BadRequest),
+        Some(Value::String(key)) => key,
+        Some(_) => {
+            return Err(KeyError::Invalid(
+                "conversationIntegrationKey must be a string".into(),
+            ))
+        }
+    };
+    checked_key(key)
+}
+
+fn checked_key(key: &str) -> Result<&str, KeyError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(KeyError::Invalid(format!(
+            "conversationIntegrationKey is longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(KeyError::Invalid(
+            "conversationIntegrationKey contains control characters".into(),
+        ));
+    }
+    Ok(key)
+}
+
+/// A non-empty conversation name ([`ConversationName::parse`]'s shape), kept as posted.
+fn conversation_name(value: Option<&Value>) -> Result<&str, KeyError> {
+    let name = match value {
+        None | Some(Value::Null) => return Err(KeyError::BadRequest),
+        Some(Value::String(name)) if name.is_empty() => return Err(KeyError::BadRequest),
+        Some(Value::String(name)) => name,
+        Some(_) => {
+            return Err(KeyError::Invalid(
+                "conversationName must be a string".into(),
+            ))
+        }
+    };
+    ConversationName::parse(name)
+        .map_err(|e| KeyError::Invalid(format!("conversationName: {e}")))?;
+    Ok(name)
+}
+
+/// The query parameter: missing or empty is `Bad request`.
+fn queried_key(query: &KeyQuery) -> Result<&str, KeyError> {
+    match query.key.as_deref() {
+        None | Some("") => Err(KeyError::BadRequest),
+        Some(key) => checked_key(key),
+    }
 }
 
 fn unavailable(e: agent_assist_core::BusError) -> KeyError {
@@ -90,46 +182,98 @@ async fn store(
     _: Authorized,
     State(state): State<IntegrationKeysState>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, KeyError> {
-    let request: StoreRequest = serde_json::from_slice(&body).map_err(|_| KeyError::BadRequest)?;
-    let key = non_empty(request.key)?;
-    let name = non_empty(request.name)?;
+) -> Result<Json<Value>, KeyError> {
+    let request: Map<String, Value> =
+        serde_json::from_slice(&body).map_err(|_| KeyError::BadRequest)?;
+    let key = integration_key(request.get("conversationIntegrationKey"))?;
+    let name = conversation_name(request.get("conversationName"))?;
     state
-        .keys
-        .put(&storage_key(&key), &name, state.ttl)
+        .shared
+        .put(&storage_key(key), name, state.ttl)
         .await
         .map_err(unavailable)?;
-    Ok(Json(serde_json::json!({ "conversationName": name })))
+    let mut answer = Map::new();
+    answer.insert(key.to_owned(), Value::from(name));
+    Ok(Json(Value::Object(answer)))
 }
 
 async fn lookup(
     _: Authorized,
     State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
-) -> Result<Json<serde_json::Value>, KeyError> {
-    let key = non_empty(query.key)?;
-    let name = state
-        .keys
-        .get(&storage_key(&key))
-        .await
-        .map_err(unavailable)?
-        .ok_or(KeyError::NotFound)?;
-    Ok(Json(serde_json::json!({ "conversationName": name })))
+) -> Result<Json<Value>, KeyError> {
+    let digest = storage_key(queried_key(&query)?);
+    let name = match state.shared.get(&digest).await.map_err(unavailable)? {
+        Some(name) => Some(name),
+        None => state.legacy.get(&digest).await.map_err(unavailable)?,
+    };
+    Ok(Json(
+        json!({ "conversationName": name.unwrap_or_default() }),
+    ))
 }
 
 async fn remove(
     _: Authorized,
     State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
-) -> Result<Json<serde_json::Value>, KeyError> {
-    let key = non_empty(query.key)?;
-    let storage_key = storage_key(&key);
-    let name = state
-        .keys
-        .get(&storage_key)
-        .await
-        .map_err(unavailable)?
-        .ok_or(KeyError::NotFound)?;
-    state.keys.delete(&storage_key).await.map_err(unavailable)?;
-    Ok(Json(serde_json::json!({ "conversationName": name })))
+) -> Result<&'static str, KeyError> {
+    let digest = storage_key(queried_key(&query)?);
+    let shared = state.shared.delete(&digest).await.map_err(unavailable)?;
+    let legacy = state.legacy.delete(&digest).await.map_err(unavailable)?;
+    match shared || legacy {
+        true => Ok("Success"),
+        false => Err(KeyError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The digest Python stores `+15551234` under (observed with `redis-cli` against the
+    /// Python connector, `main.py:195,199` at 9425334).
+    #[test]
+    fn storage_key_is_pythons_digest() {
+        assert_eq!(
+            storage_key("+15551234"),
+            "905a43770135d0e3915dc6e53354c7f71b9619a37adef11e55e6876dd5f2501e"
+        );
+    }
+
+    #[test]
+    fn keys_and_names_are_bounded_and_validated() {
+        let key = |v: Value| integration_key(Some(&v)).map(str::to_owned);
+        assert_eq!(key(json!("call-42")).unwrap(), "call-42");
+        assert_eq!(
+            key(json!("x".repeat(MAX_KEY_BYTES))).unwrap().len(),
+            MAX_KEY_BYTES
+        );
+        assert!(matches!(key(json!("")), Err(KeyError::BadRequest)));
+        assert!(matches!(integration_key(None), Err(KeyError::BadRequest)));
+        for bad in [
+            json!("x".repeat(MAX_KEY_BYTES + 1)),
+            json!("a\nb"),
+            json!("\u{7f}"),
+            json!(5),
+        ] {
+            assert!(
+                matches!(key(bad.clone()), Err(KeyError::Invalid(_))),
+                "{bad}"
+            );
+        }
+        let name = |v: Value| conversation_name(Some(&v)).map(str::to_owned);
+        let with_location = "projects/p/locations/global/conversations/c1";
+        assert_eq!(
+            name(json!(with_location)).unwrap(),
+            with_location,
+            "kept as posted"
+        );
+        assert!(matches!(name(json!("")), Err(KeyError::BadRequest)));
+        for bad in [json!("has space"), json!(5), json!("x".repeat(600))] {
+            assert!(
+                matches!(name(bad.clone()), Err(KeyError::Invalid(_))),
+                "{bad}"
+            );
+        }
+    }
 }

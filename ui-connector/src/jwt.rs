@@ -21,8 +21,15 @@ pub struct Claims {
     /// Expiry, seconds since the Unix epoch.
     pub exp: u64,
     pub gcp_agent_assist_project: String,
-    #[serde(default)]
-    pub gcp_agent_assist_user: String,
+    /// Whatever `/register` was asked to write: usually a string, but the Python service
+    /// carried any JSON value into the token (a number stays a number), and so do we.
+    /// `""` when the token has none.
+    #[serde(default = "no_user")]
+    pub gcp_agent_assist_user: serde_json::Value,
+}
+
+fn no_user() -> serde_json::Value {
+    serde_json::Value::String(String::new())
 }
 
 /// Why a token was refused; each reason has its own message in the 401.
@@ -106,11 +113,16 @@ impl JwtKeys {
 
     /// A token for `user`, valid for the configured lifetime.
     pub fn issue(&self, user: &str) -> String {
+        self.issue_for(serde_json::Value::from(user))
+    }
+
+    /// A token whose `gcp_agent_assist_user` is `user` as given (any JSON value).
+    pub fn issue_for(&self, user: serde_json::Value) -> String {
         let exp = now_secs() + self.lifetime.as_secs();
         self.sign(&Claims {
             exp,
             gcp_agent_assist_project: self.project.clone(),
-            gcp_agent_assist_user: user.to_owned(),
+            gcp_agent_assist_user: user,
         })
     }
 
@@ -136,7 +148,7 @@ impl JwtKeys {
             exp: Option<u64>,
             gcp_agent_assist_project: Option<String>,
             #[serde(default)]
-            gcp_agent_assist_user: Option<String>,
+            gcp_agent_assist_user: Option<serde_json::Value>,
         }
         let data = jsonwebtoken::decode::<Unchecked>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
@@ -154,7 +166,7 @@ impl JwtKeys {
             Some(project) => Ok(Claims {
                 exp,
                 gcp_agent_assist_project: project,
-                gcp_agent_assist_user: claims.gcp_agent_assist_user.unwrap_or_default(),
+                gcp_agent_assist_user: claims.gcp_agent_assist_user.unwrap_or_else(no_user),
             }),
         }
     }
@@ -252,6 +264,17 @@ mod tests {
     }
 
     #[test]
+    fn any_json_user_is_carried_and_verifies() {
+        // The Python service writes `gcp_agent_assist_user` as it was given (auth.py:70-78 at
+        // 9425334), so a token may carry a number or an object there.
+        let keys = keys();
+        for user in [serde_json::json!(5), serde_json::json!({"a": [1]})] {
+            let claims = keys.verify(&keys.issue_for(user.clone())).unwrap();
+            assert_eq!(claims.gcp_agent_assist_user, user);
+        }
+    }
+
+    #[test]
     fn every_rejection_has_its_reason() {
         let keys = keys();
         let exp = now_secs() + 60;
@@ -279,7 +302,7 @@ mod tests {
         let past = Claims {
             exp: now_secs() - 10,
             gcp_agent_assist_project: "p".into(),
-            gcp_agent_assist_user: String::new(),
+            gcp_agent_assist_user: no_user(),
         };
         assert_eq!(keys.verify(&keys.sign(&past)), Err(JwtError::Expired));
         let no_project = serde_json::json!({"exp": exp});
@@ -294,7 +317,7 @@ mod tests {
         let other = Claims {
             exp,
             gcp_agent_assist_project: "other".into(),
-            gcp_agent_assist_user: String::new(),
+            gcp_agent_assist_user: no_user(),
         };
         assert_eq!(keys.verify(&keys.sign(&other)), Err(JwtError::WrongProject));
     }

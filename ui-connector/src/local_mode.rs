@@ -14,15 +14,18 @@ use agent_assist_intake::{push_routes, Intake, IntakeMetrics};
 use axum::Router;
 use prometheus_client::registry::Registry;
 
+use crate::demo_page::PageMode;
+
 /// Largest push body local mode accepts (the interceptor's default).
 const MAX_PUSH_BODY_BYTES: usize = 16 * 1024 * 1024;
 
-/// What local mode adds to the connector's router: the push endpoints and the demo page.
+/// What local mode adds to the connector's router: the push endpoints and the test page in its
+/// local form (with samples to post).
 pub fn routes(bus: &ConversationBus) -> Router {
     // Local mode's push counters are not served: /metrics is the connector's.
     let metrics = IntakeMetrics::register(&mut Registry::default());
     let intake = Intake::new(bus.clone(), Arc::new(metrics));
-    push_routes(intake, MAX_PUSH_BODY_BYTES).merge(crate::demo_page::routes())
+    push_routes(intake, MAX_PUSH_BODY_BYTES).merge(crate::demo_page::routes(PageMode::Local))
 }
 
 /// Says loudly what is running and where.

@@ -6,7 +6,7 @@
 //!
 //! | Status | When |
 //! |---|---|
-//! | 400 | the body is not JSON of the expected shape |
+//! | 400 | `/register-app` only: the body is not `{"accountSid", "authToken"}` |
 //! | 401 | the provider refused the credentials, or the check is not configured (`AUTH_OPTION` / `APP_AUTH_OPTION` unset: fail closed); carries `Authentication: valid token required` (`valid application level auth required` for `/register-app`) like the Python service |
 //! | 503 | the provider could not give an answer (unreachable, timed out after `AUTH_TIMEOUT_SECONDS`, answered 5xx or 429, or answered 200 with an unreadable body) |
 //!
@@ -14,7 +14,10 @@
 //! 401 tells the desktop its agent is not allowed in, while a 503 tells it to try again. The
 //! two are also logged differently: a refusal is a `warn` with the reason, an outage an `error`.
 //!
-//! Bodies are read whatever their content type (the Python service used `force=True`).
+//! Bodies are read whatever their content type (the Python service used `force=True`). A
+//! `/register` body is never a reason to refuse: the Python service read it with
+//! `get_json(force=True, silent=True)` (`ui-connector/main.py:104` at 9425334), so an empty,
+//! unparsable or non-object body means "no user" and still gets a token.
 
 use std::sync::Arc;
 
@@ -89,8 +92,8 @@ fn counted(
 }
 
 /// `POST /register`: the `Authorization` header carries the desktop platform's token; the body
-/// is empty, `{}`, or `{"gcp_agent_assist_user": "<name>"}` (the user written into the token,
-/// `""` when not given).
+/// is usually empty, `{}`, or `{"gcp_agent_assist_user": "<name>"}` (see [`requested_user`]
+/// for what the token's user is made of any body).
 async fn register(
     State(state): State<RegistrationState>,
     headers: HeaderMap,
@@ -107,7 +110,6 @@ async fn register_platform(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Issued, RegistrationError> {
-    let user = requested_user(body).map_err(RegistrationError::BadRequest)?;
     // Not-quite-ASCII headers go to the provider as they are (lossily), which refuses them.
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -123,8 +125,10 @@ async fn register_platform(
             provider,
             error,
         })?;
+    // The body is read once the platform vouched for the caller, as the Python service did.
+    let user = requested_user(body);
     tracing::info!(provider, user = %user, "desktop registered");
-    Ok(Json(json!({ "token": state.jwt.issue(&user) })))
+    Ok(Json(json!({ "token": state.jwt.issue_for(user) })))
 }
 
 /// `POST /register-app`: body `{"accountSid": "...", "authToken": "..."}`; the token's user is
@@ -183,26 +187,23 @@ async fn register_application(
     ))
 }
 
-/// The user named in a `/register` body: empty body, `null`, `{}` and a missing or `null` field
-/// all mean `""`.
-fn requested_user(body: &[u8]) -> Result<String, String> {
-    if body.trim_ascii().is_empty() {
-        return Ok(String::new());
-    }
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "the body must be empty or JSON {{\"gcp_agent_assist_user\": \"<name>\"}}: {}",
-            describe_json_error(&e)
-        )
-    })?;
-    match value {
-        Value::Null => Ok(String::new()),
-        Value::Object(mut fields) => match fields.remove("gcp_agent_assist_user") {
-            None | Some(Value::Null) => Ok(String::new()),
-            Some(Value::String(user)) => Ok(user),
-            Some(_) => Err("gcp_agent_assist_user must be a string".into()),
-        },
-        _ => Err("the body must be empty or a JSON object".into()),
+/// The user a `/register` body asks for, as the Python service derives it
+/// (`auth.py:70-73` and `main.py:104` at 9425334: `user_info = get_json(force=True,
+/// silent=True)`, then `user_info.get('gcp_agent_assist_user')` if `user_info` is truthy):
+///
+/// - no body, unparsable JSON, or a falsy JSON value (`null`, `{}`, `[]`, `0`, `false`, `""`):
+///   `""`;
+/// - an object: its `gcp_agent_assist_user` as given, any JSON value (a number stays a
+///   number), or `null` when the object does not have the field;
+/// - any other truthy value (`[1]`, `"abc"`, `1`): `""` (Python answered 500 there; a token
+///   without a user is what the body's sender gets from every other body that names none).
+fn requested_user(body: &[u8]) -> Value {
+    let no_user = || Value::String(String::new());
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut fields)) if !fields.is_empty() => fields
+            .remove("gcp_agent_assist_user")
+            .unwrap_or(Value::Null),
+        _ => no_user(),
     }
 }
 
@@ -312,22 +313,41 @@ fn error(status: StatusCode, message: String) -> Response {
 mod tests {
     use super::*;
 
+    /// Each body and the user the Python service writes for it (`auth.py:70-73`,
+    /// `main.py:104` at 9425334; observed with the pinned Flask 3.1.0 in the research note).
     #[test]
-    fn user_from_body() {
-        assert_eq!(requested_user(b""), Ok(String::new()));
-        assert_eq!(requested_user(b" \n"), Ok(String::new()));
-        assert_eq!(requested_user(b"{}"), Ok(String::new()));
-        assert_eq!(requested_user(b"null"), Ok(String::new()));
-        assert_eq!(
-            requested_user(br#"{"gcp_agent_assist_user": null}"#),
-            Ok(String::new())
-        );
-        assert_eq!(
-            requested_user(br#"{"gcp_agent_assist_user": "a@example.com", "x": 1}"#),
-            Ok("a@example.com".into())
-        );
-        assert!(requested_user(b"not json").is_err());
-        assert!(requested_user(b"[1]").is_err());
-        assert!(requested_user(br#"{"gcp_agent_assist_user": 5}"#).is_err());
+    fn user_from_body_as_python_derives_it() {
+        use serde_json::json;
+        let cases: [(&[u8], Value); 15] = [
+            (b"", json!("")),
+            (b" \n", json!("")),
+            (b"not json", json!("")),
+            (b"{", json!("")),
+            (b"null", json!("")),
+            (b"{}", json!("")),
+            (b"[]", json!("")),
+            (b"0", json!("")),
+            (b"false", json!("")),
+            (
+                br#"{"gcp_agent_assist_user": "a@example.com", "x": 1}"#,
+                json!("a@example.com"),
+            ),
+            (br#"{"gcp_agent_assist_user": 5}"#, json!(5)),
+            (
+                br#"{"gcp_agent_assist_user": {"a": [1]}}"#,
+                json!({"a": [1]}),
+            ),
+            (br#"{"gcp_agent_assist_user": null}"#, Value::Null),
+            (br#"{"x": 1}"#, Value::Null),
+            (b"[1, 2]", json!("")),
+        ];
+        for (body, user) in cases {
+            assert_eq!(
+                requested_user(body),
+                user,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 }

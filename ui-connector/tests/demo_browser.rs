@@ -1,10 +1,16 @@
-//! The demo page in a real browser, against the real binary.
+//! The test page in a real browser, in both modes.
 //!
-//! Starts `ui-connector --local` on a free port and runs `tests/browser/demo.test.mjs`, which
-//! drives the page in headless Chromium (register, connect, join, post samples, disconnect, post,
-//! reconnect, recovered events) and writes a screenshot to `target/artifacts/demo-page.png` for
-//! a human to look at. Skipped, loudly, where Chromium is not installed; `.ci/run` installs it
-//! and runs `npm ci` in `tests/browser`.
+//! - Local: starts the real binary, `ui-connector --local`, on a free port and runs
+//!   `tests/browser/demo.test.mjs`, which drives the page in headless Chromium (register,
+//!   connect, join, post samples, disconnect, post, reconnect, recovered events).
+//! - Production: a production connector (Redis, a secret file, `AUTH_OPTION=Five9`) and an
+//!   interceptor on one real Redis, in-process through `test-support`; the same script asks the
+//!   page for the platform token, pushes the events to the interceptor itself, and checks that a
+//!   desktop on another origin connects with `withCredentials: true`.
+//!
+//! Each writes a screenshot to `target/artifacts/` for a human to look at. Skipped, loudly,
+//! where Chromium is not installed; `.ci/run` installs it and runs `npm ci` in
+//! `tests/browser`.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -79,32 +85,68 @@ fn tell_ci(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
-#[test]
-fn the_demo_page_works_in_chromium() {
+/// The browser test's directory, or `None` (said loudly) where Chromium is missing.
+fn browser_suite() -> Option<PathBuf> {
     if !Path::new(CHROMIUM).exists() {
         tell_ci(&format!(
-            "SKIPPED: demo page browser test: {CHROMIUM} not found \
+            "SKIPPED: test page browser test: {CHROMIUM} not found \
              (chromium not installed; .ci/run installs it)"
         ));
-        return;
+        return None;
     }
     let browser_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let node = Command::new("node").arg("--version").output();
     assert!(
         node.is_ok_and(|out| out.status.success()),
-        "FAIL: node is required to run the demo page browser test (ui-connector/tests/browser)"
+        "FAIL: node is required to run the test page browser test (ui-connector/tests/browser)"
     );
     assert!(
         browser_dir.join("node_modules/playwright-core").is_dir(),
         "FAIL: {}/node_modules is missing: run `npm ci` there (as .ci/run does)",
         browser_dir.display()
     );
+    Some(browser_dir)
+}
 
+/// `target/artifacts/<name>`, with any earlier copy removed.
+fn artifact(name: &str) -> PathBuf {
     let artifacts = workspace_root().join("target/artifacts");
     std::fs::create_dir_all(&artifacts).expect("create target/artifacts");
-    let screenshot = artifacts.join("demo-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let server_log = artifacts.join("demo-browser-server.log");
+    let path = artifacts.join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Runs `node demo.test.mjs <args>` and fails the test with its output if it fails.
+fn run_browser_script(browser_dir: &Path, args: &[&str], screenshot: &Path, server_log: &str) {
+    let run = Command::new("node")
+        .arg("demo.test.mjs")
+        .args(args)
+        .current_dir(browser_dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run node demo.test.mjs");
+    print!("{}", String::from_utf8_lossy(&run.stdout));
+    eprint!("{}", String::from_utf8_lossy(&run.stderr));
+    tell_ci(&format!(
+        "CI artifact: test page screenshot at {}",
+        screenshot.display()
+    ));
+    assert!(
+        run.status.success(),
+        "FAIL: the test page browser test failed ({}); server log: {server_log}",
+        run.status,
+    );
+    assert!(screenshot.is_file(), "no screenshot was written");
+}
+
+#[test]
+fn the_demo_page_works_in_chromium() {
+    let Some(browser_dir) = browser_suite() else {
+        return;
+    };
+    let screenshot = artifact("demo-page.png");
+    let server_log = artifact("demo-browser-server.log");
 
     let port = free_port();
     let log_file = std::fs::File::create(&server_log).expect("create the server log");
@@ -125,27 +167,54 @@ fn the_demo_page_works_in_chromium() {
     wait_until_serving(&mut server, port, &server_log);
 
     let url = format!("http://127.0.0.1:{port}/");
-    let run = Command::new("node")
-        .arg("demo.test.mjs")
-        .arg(&url)
-        .arg(&screenshot)
-        .current_dir(&browser_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run node demo.test.mjs");
-    drop(server);
-
-    print!("{}", String::from_utf8_lossy(&run.stdout));
-    eprint!("{}", String::from_utf8_lossy(&run.stderr));
-    tell_ci(&format!(
-        "CI artifact: demo page screenshot at {}",
-        screenshot.display()
-    ));
-    assert!(
-        run.status.success(),
-        "FAIL: the demo page browser test failed ({}); server log: {}",
-        run.status,
-        server_log.display()
+    let screenshot_arg = screenshot.display().to_string();
+    run_browser_script(
+        &browser_dir,
+        &[&url, &screenshot_arg],
+        &screenshot,
+        &server_log.display().to_string(),
     );
-    assert!(screenshot.is_file(), "no screenshot was written");
+    drop(server);
+}
+
+/// The Python connector served its test page at `/` in every deployment
+/// (`ui-connector/main.py:83-87` at 9425334): in production mode the page must work with the
+/// real registration (a platform token checked by `AUTH_OPTION`), and events arrive through a
+/// real interceptor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_page_works_in_production_mode_in_chromium() {
+    use agent_assist_test_support::{RedisServer, TestConnector, TestInterceptor};
+    let Some(browser_dir) = browser_suite() else {
+        return;
+    };
+    const TRUST_TOKEN: &str = "browser-test-five9-trust-token";
+    let redis = RedisServer::start();
+    let interceptor = TestInterceptor::on(&redis).await;
+    let connector = TestConnector::builder()
+        .redis(&redis)
+        .setting("AUTH_OPTION", "Five9")
+        .setting("FIVE9_TRUST_TOKEN", TRUST_TOKEN)
+        .spawn()
+        .await;
+    let screenshot = artifact("test-page-production.png");
+    let url = connector.url("/");
+    let interceptor_url = interceptor.url("");
+    let screenshot_arg = screenshot.display().to_string();
+    let platform_token = format!("Bearer {TRUST_TOKEN}");
+    tokio::task::spawn_blocking(move || {
+        run_browser_script(
+            &browser_dir,
+            &[
+                &url,
+                &screenshot_arg,
+                "production",
+                &interceptor_url,
+                &platform_token,
+            ],
+            &screenshot,
+            "(in-process connector: see the test output)",
+        )
+    })
+    .await
+    .expect("the browser script ran");
 }

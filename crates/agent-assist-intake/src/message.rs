@@ -68,14 +68,14 @@ impl PubsubMessage {
             .ok_or_else(|| malformed("message data has no conversation"))?;
         let conversation = ConversationName::parse(&raw_conversation)
             .map_err(|e| malformed(format!("invalid conversation: {e}")))?;
+        // A missing attribute is `""`, never `null`: the Python interceptor starts both from
+        // `""` and only overwrites them with attributes that are present.
+        let attribute = |name: &str| Some(self.attributes.get(name).map_or("", String::as_str));
         let recognition =
             (data_type == EventType::NewRecognitionResultNotificationEvent).then(|| {
                 RecognitionAttributes {
-                    participant_role: self.attributes.get("participant_role").map(String::as_str),
-                    new_recognition_result_message_id: self
-                        .attributes
-                        .get("message_id")
-                        .map(String::as_str),
+                    participant_role: attribute("participant_role"),
+                    new_recognition_result_message_id: attribute("message_id"),
                 }
             });
         let published = ConversationEvent {
@@ -137,6 +137,45 @@ mod tests {
                 "participant_role": "END_USER",
                 "new_recognition_result_message_id": "mm",
             })
+        );
+    }
+
+    /// The Python interceptor sets both fields to `""` and overwrites them only with attributes
+    /// that are present (`cloud-pubsub-interceptor/main.py:66-67,74-80,106-108` at 9425334).
+    #[test]
+    fn missing_recognition_attributes_are_empty_strings() {
+        let data = r#"{"conversation":"projects/p/conversations/c1"}"#;
+        let fields = |envelope: PushEnvelope| {
+            let event = event_of(
+                envelope.to_body().as_bytes(),
+                EventType::NewRecognitionResultNotificationEvent,
+            )
+            .unwrap();
+            let json: serde_json::Value = serde_json::from_str(&event.json).unwrap();
+            (
+                json["participant_role"].clone(),
+                json["new_recognition_result_message_id"].clone(),
+            )
+        };
+        assert_eq!(
+            fields(PushEnvelope::new(data).message_id("m3")),
+            (serde_json::json!(""), serde_json::json!(""))
+        );
+        assert_eq!(
+            fields(
+                PushEnvelope::new(data)
+                    .message_id("m4")
+                    .attribute("participant_role", "HUMAN_AGENT")
+            ),
+            (serde_json::json!("HUMAN_AGENT"), serde_json::json!(""))
+        );
+        assert_eq!(
+            fields(
+                PushEnvelope::new(data)
+                    .message_id("m5")
+                    .attribute("message_id", "mm")
+            ),
+            (serde_json::json!(""), serde_json::json!("mm"))
         );
     }
 

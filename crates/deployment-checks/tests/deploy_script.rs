@@ -84,6 +84,21 @@ const INTERCEPTOR_ROLES: [&str; 3] = [
     "roles/compute.viewer",
 ];
 
+/// Existing push subscriptions, as TEST_ENV's own deployment made them: each delivers to its
+/// endpoint on `t-interceptor`.
+fn own_push_endpoints(sandbox: &Sandbox) {
+    let endpoints: Vec<(&str, String)> = EVENT_FEEDS
+        .iter()
+        .map(|(_, subscription, path)| {
+            (
+                *subscription,
+                format!("{}{path}", service_url("t-interceptor")),
+            )
+        })
+        .collect();
+    sandbox.push_endpoints(&endpoints);
+}
+
 fn deploy(sandbox: &Sandbox, env: &str, extra: &[&str], cloud: Cloud) -> Outcome {
     let env_file = sandbox.env_file(env);
     let mut args = vec!["--env-file", env_file.to_str().expect("utf-8 path")];
@@ -392,6 +407,7 @@ fn first_run_creates_and_deploys_everything() {
 #[test]
 fn second_run_only_rebuilds_and_redeploys() {
     let sandbox = Sandbox::new("second-run");
+    own_push_endpoints(&sandbox);
     let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
     assert_success(&run);
     let changes: Vec<String> = run
@@ -416,11 +432,178 @@ fn second_run_only_rebuilds_and_redeploys() {
     assert!(!run
         .calls_of(&["pubsub", "subscriptions", "describe", "aa-new-message-sub"])
         .is_empty());
+    // And each existing subscription was checked to deliver to this interceptor.
+    for (_, subscription, _) in EVENT_FEEDS {
+        assert!(run
+            .calls_of(&["pubsub", "subscriptions", "describe", subscription])
+            .iter()
+            .any(|c| c.flag("--format") == Some("value(pushConfig.pushEndpoint)")));
+    }
+}
+
+/// The Python deployment's names (`aa-integration-backend/deploy.sh:53-56,84-90,106-116` at
+/// 9425334 of agent-assist-integrations): its four topics and subscriptions, services and
+/// Redis instance.
+const PYTHON_TOPICS: [&str; 4] = [
+    "aa-new-suggestion-topic",
+    "aa-conversation-event-topic",
+    "aa-new-message-topic",
+    "aa-intermediate-transcript-topic",
+];
+const PYTHON_SUBSCRIPTIONS: [&str; 4] = [
+    "aa-new-suggestion-sub",
+    "aa-conversation-event-sub",
+    "aa-new-message-sub",
+    "aa-intermediate-transcript-event-sub",
+];
+const PYTHON_SERVICES: [&str; 2] = ["ui-connector", "cloud-pubsub-interceptor"];
+const PYTHON_REDIS: &str = "aa-integration-redis";
+const PYTHON_JWT_SECRET: &str = "aa-integration-jwt-secret";
+
+/// A subscription of the same name that feeds another service (the Python deployment's
+/// `aa-new-message-sub` is also this script's default name) must not be taken for ours:
+/// the run stops, naming the setting, before deploying anything.
+#[test]
+fn an_existing_subscription_of_another_service_stops_the_run() {
+    let sandbox = Sandbox::new("foreign-subscription");
+    let python_interceptor = service_url("cloud-pubsub-interceptor");
+    let mut endpoints: Vec<(&str, String)> = EVENT_FEEDS
+        .iter()
+        .map(|(_, subscription, path)| {
+            (
+                *subscription,
+                format!("{}{path}", service_url("t-interceptor")),
+            )
+        })
+        .collect();
+    endpoints[2].1 = format!("{python_interceptor}/new-message-event");
+    sandbox.push_endpoints(&endpoints);
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert!(!run.success, "{}", run.transcript());
+    for needle in [
+        "aa-new-message-sub",
+        "NEW_MESSAGE_SUBSCRIPTION_ID",
+        &python_interceptor,
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    assert!(
+        run.changes()
+            .iter()
+            .all(|c| !c.is(&["pubsub", "subscriptions"])),
+        "{}",
+        run.transcript()
+    );
+
+    // A pull subscription of that name is not ours either.
+    endpoints[2].1 = String::new();
+    sandbox.push_endpoints(&endpoints);
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert!(!run.success);
+    assert!(run.stderr.contains("pull subscription"), "{}", run.stderr);
+}
+
+/// `deploy/migrate-from-python.env.sample` deploys beside a Python deployment without replacing
+/// any of it: new services and secret, second subscriptions (new names) on the Python topics,
+/// the Python Redis instance reused; the bridge setting reaches the interceptor only.
+#[test]
+fn the_python_migration_sample_deploys_beside_the_python_services() {
+    let path = repo_root().join("deploy/migrate-from-python.env.sample");
+    let sample = fs::read_to_string(&path).expect("the migration sample");
+    let sandbox = Sandbox::new("python-migration");
+    let run = deploy(&sandbox, &sample, &[], Cloud::Empty);
+    assert_success(&run);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+
+    let services: BTreeSet<&str> = run
+        .calls_of(&["run", "deploy"])
+        .iter()
+        .map(|c| c.args[2].as_str())
+        .collect();
+    assert_eq!(services.len(), 2);
+    for python in PYTHON_SERVICES {
+        assert!(!services.contains(python), "{python} would be replaced");
+    }
+    assert!(run
+        .calls_of(&["secrets", "create", PYTHON_JWT_SECRET])
+        .is_empty());
+    // The Python Redis instance is the one looked up (and reused when it exists).
+    assert!(!run
+        .calls_of(&["redis", "instances", "describe", PYTHON_REDIS])
+        .is_empty());
+
+    let interceptor_url = service_url("aa-cloud-pubsub-interceptor");
+    let subscriptions = run.calls_of(&["pubsub", "subscriptions", "create"]);
+    let mut topics = BTreeSet::new();
+    for create in &subscriptions {
+        let Some(topic) = create.flag("--topic") else {
+            continue;
+        }; // the dead-letter one
+        let name = create.args[3].as_str();
+        if topic.contains("dead-letter") {
+            continue;
+        }
+        assert!(
+            !PYTHON_SUBSCRIPTIONS.contains(&name),
+            "{name} is the Python one"
+        );
+        assert!(
+            create
+                .flag("--push-endpoint")
+                .is_some_and(|e| e.starts_with(&interceptor_url)),
+            "{}",
+            create.line()
+        );
+        topics.insert(topic.to_owned());
+    }
+    assert_eq!(
+        topics,
+        PYTHON_TOPICS.iter().map(|t| t.to_string()).collect()
+    );
+
+    // The switch-over's setting: off as shipped; when set, on the interceptor only.
+    let interceptor = run.one(&["run", "deploy"], "aa-cloud-pubsub-interceptor");
+    assert_eq!(
+        env_var(&env_vars(interceptor), "PYTHON_CONNECTOR_BRIDGE"),
+        Some("false")
+    );
+    let bridged =
+        format!("{sample}\nPYTHON_CONNECTOR_BRIDGE='true'\nDISCONNECT_ON_TOKEN_EXPIRY='true'\n");
+    let run = deploy(&sandbox, &bridged, &[], Cloud::Empty);
+    assert_success(&run);
+    let interceptor = env_vars(run.one(&["run", "deploy"], "aa-cloud-pubsub-interceptor"));
+    let connector = env_vars(run.one(&["run", "deploy"], "aa-ui-connector"));
+    assert_eq!(
+        env_var(&interceptor, "PYTHON_CONNECTOR_BRIDGE"),
+        Some("true")
+    );
+    assert_eq!(env_var(&connector, "PYTHON_CONNECTOR_BRIDGE"), None);
+    assert_eq!(
+        env_var(&connector, "DISCONNECT_ON_TOKEN_EXPIRY"),
+        Some("true")
+    );
+    assert_eq!(env_var(&interceptor, "DISCONNECT_ON_TOKEN_EXPIRY"), None);
+
+    // Switches take true or false only, checked before anything runs.
+    let run = deploy(
+        &sandbox,
+        &format!("{sample}\nPYTHON_CONNECTOR_BRIDGE='yes'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert!(!run.success);
+    assert!(
+        run.stderr.contains("PYTHON_CONNECTOR_BRIDGE"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.calls.is_empty());
 }
 
 #[test]
 fn only_missing_apis_are_enabled() {
     let sandbox = Sandbox::new("apis");
+    own_push_endpoints(&sandbox);
     let env_file = sandbox.env_file(TEST_ENV);
     let enabled: Vec<&str> = REQUIRED_APIS
         .into_iter()
@@ -605,9 +788,14 @@ fn sample_env_documents_every_setting_and_works() {
     let sample = fs::read_to_string(root.join("deploy/.env.sample")).expect(".env.sample");
     let script = fs::read_to_string(root.join("deploy/deploy.sh")).expect("deploy.sh");
 
-    // Every setting the script accepts (its CONFIG_VARS and the two app-setting lists).
+    // Every setting the script accepts (its CONFIG_VARS and the app-setting lists).
     let mut known = BTreeSet::new();
-    for list in ["CONFIG_VARS", "SHARED_APP_VARS", "CONNECTOR_APP_VARS"] {
+    for list in [
+        "CONFIG_VARS",
+        "SHARED_APP_VARS",
+        "CONNECTOR_APP_VARS",
+        "INTERCEPTOR_APP_VARS",
+    ] {
         let start = script
             .find(&format!("\n{list}=("))
             .unwrap_or_else(|| panic!("{list} not found in deploy.sh"));

@@ -67,6 +67,8 @@ TWILIO_ACCOUNT_SID='AC0123456789abcdef'
 CORS_ALLOWED_ORIGINS='https://a.example,https://b.example'
 JWT_TOKEN_LIFETIME='30'
 INTEGRATION_KEY_TTL_SECONDS='7200'
+DISCONNECT_ON_TOKEN_EXPIRY='true'
+PYTHON_CONNECTOR_BRIDGE='true'
 CONVERSATION_HISTORY_LENGTH='50'
 CONVERSATION_HISTORY_TTL_SECONDS='1800'
 DEDUP_WINDOW_SECONDS='300'
@@ -1281,6 +1283,10 @@ fn terraform_rejects_what_deploy_sh_rejects() {
         ("CONNECTOR_MIN_INSTANCES", "1001", false),
         ("INTERCEPTOR_MIN_INSTANCES", "1.5", false),
         ("INTERCEPTOR_MIN_INSTANCES", "0", true),
+        ("DISCONNECT_ON_TOKEN_EXPIRY", "yes", false),
+        ("DISCONNECT_ON_TOKEN_EXPIRY", "false", true),
+        ("PYTHON_CONNECTOR_BRIDGE", "1", false),
+        ("PYTHON_CONNECTOR_BRIDGE", "false", true),
     ];
     for (key, value, valid) in cases {
         let env = format!("{DRIFT_ENV}\n{key}='{value}'\n");

@@ -1,6 +1,11 @@
-//! Token expiry of connected sockets, watched by one task for the whole instance.
+//! Token expiry of connected sockets, watched by one task for the whole instance: the strict
+//! mode, only with `DISCONNECT_ON_TOKEN_EXPIRY=true`.
 //!
-//! When a socket's token expires, that socket alone is told `unauthenticated` and disconnected.
+//! By default a socket stays up after its token expires, as with the Python service, which
+//! checked the token at connect only: desktops treat `unauthenticated` as fatal and
+//! socket.io-client does not reconnect after a server-side disconnect, so ending the socket
+//! would cut a voice agent off mid-shift. With the setting, when a socket's token expires, that
+//! socket alone is told `unauthenticated` and disconnected.
 //! A timer task per socket would cost memory on every one of tens of thousands of sockets, so
 //! sockets are registered here by id with their expiry, in a heap ordered by time; a socket
 //! that left before its token expired is simply not found any more.

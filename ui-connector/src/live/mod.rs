@@ -7,7 +7,10 @@
 //! - `join-conversation` / `leave-conversation` with a conversation name, acknowledged with
 //!   `(true, <name without location>)`; events arrive under their `data_type` ([`membership`]);
 //! - the recovery extension: `join-conversation` with `{conversation_name, since}` replays what
-//!   the bus kept after `since` and acknowledges with a third argument `{recovered, offset}`.
+//!   the bus kept after `since` and acknowledges with a third argument `{recovered, offset}`;
+//! - the token is checked at connect only, as the Python service did: a socket stays up after
+//!   its token expires, unless `DISCONNECT_ON_TOKEN_EXPIRY` asks for the strict behaviour
+//!   ([`expiry`]).
 //!
 //! Each joined conversation is one bus [`Subscription`](agent_assist_core::Subscription); the bus
 //! subscribes this instance to a conversation once, whatever the number of sockets in it, and
@@ -44,6 +47,11 @@ const SOCKET_BUFFER: usize = 128;
 /// slow and its connection closed (the desktop reconnects and recovers with `since`).
 pub const DEFAULT_SLOW_SOCKET_GRACE: Duration = Duration::from_secs(5);
 
+/// Largest Engine.IO packet a client may send, announced in the handshake as `maxPayload`:
+/// python-engineio's default `max_http_buffer_size` (1,000,000 bytes), which the Python
+/// service ran with.
+pub const MAX_PAYLOAD: u64 = 1_000_000;
+
 /// What the socket handlers need.
 #[derive(Clone)]
 pub struct LiveState {
@@ -55,22 +63,35 @@ pub struct LiveState {
     pub slow_socket_grace: Duration,
 }
 
-/// The Socket.IO layer and its handle (to close every socket on shutdown). The token-expiry
-/// watcher runs until `shutdown` fires.
-pub fn layer(state: LiveState, shutdown: &CancellationToken) -> (SocketIoLayer, SocketIo) {
-    let (expiry, registrations) = expiry::ExpiryWatch::new();
+/// The Socket.IO layer and its handle (to close every socket on shutdown). With
+/// `disconnect_on_token_expiry`, the token-expiry watcher runs until `shutdown` fires.
+pub fn layer(
+    state: LiveState,
+    disconnect_on_token_expiry: bool,
+    shutdown: &CancellationToken,
+) -> (SocketIoLayer, SocketIo) {
+    let (expiry, registrations) = match disconnect_on_token_expiry {
+        true => {
+            let (watch, registrations) = expiry::ExpiryWatch::new();
+            (Some(watch), Some(registrations))
+        }
+        false => (None, None),
+    };
     let (layer, io) = SocketIo::builder()
         .max_buffer_size(SOCKET_BUFFER)
+        .max_payload(MAX_PAYLOAD)
         // Desktops send short messages (joins, leaves): a small read buffer per socket.
         .ws_read_buffer_size(1024)
         .with_state(state)
         .with_state(expiry)
         .build_layer();
-    tokio::spawn(expiry::ExpiryWatch::run(
-        registrations,
-        io.clone(),
-        shutdown.clone(),
-    ));
+    if let Some(registrations) = registrations {
+        tokio::spawn(expiry::ExpiryWatch::run(
+            registrations,
+            io.clone(),
+            shutdown.clone(),
+        ));
+    }
     io.ns("/", session::on_connect.with(session::authenticate));
     (layer, io)
 }

@@ -1,4 +1,5 @@
-//! One desktop connection: authentication at connect, its handlers, and its token's expiry.
+//! One desktop connection: authentication at connect, its handlers, and (only with
+//! `DISCONNECT_ON_TOKEN_EXPIRY`) its token's expiry.
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ pub(super) async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
     State(state): State<LiveState>,
-    State(expiry): State<ExpiryWatch>,
+    State(expiry): State<Option<ExpiryWatch>>,
 ) -> Result<(), JwtError> {
     let token = auth
         .ok()
@@ -32,7 +33,11 @@ pub(super) async fn authenticate(
         .ok_or(JwtError::Missing)?;
     match state.jwt.verify(&token) {
         Ok(claims) => {
-            expiry.watch(socket.id, claims.exp);
+            // The Python service checked the token at connect only (`ui-connector/main.py:241-251`
+            // at 9425334); the strict mode also ends the socket when it expires.
+            if let Some(expiry) = expiry {
+                expiry.watch(socket.id, claims.exp);
+            }
             register_handlers(socket, &state);
             Ok(())
         }

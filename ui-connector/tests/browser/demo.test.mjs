@@ -1,25 +1,35 @@
-// Browser test of the demo page: drives it in headless Chromium the way a person would.
+// Browser test of the test page: drives it in headless Chromium the way a person would.
 //
-// Why it exists: the page is the local playground's front door and the only client of the
-// recovery extension in this repository; this checks it really works end to end against a
-// running `ui-connector --local` (register, Socket.IO connect, join, events posted through the
-// real push endpoints, disconnect -> missed events -> reconnect with `since`) and leaves a
-// screenshot for a human to look at. Run by ui-connector/tests/demo_browser.rs, or by hand:
+// Why it exists: the page is the local playground's front door, the page operators open on a
+// deployed connector, and the only client of the recovery extension in this repository; this
+// checks it really works end to end and leaves a screenshot for a human to look at. Two modes:
 //
-//   node demo.test.mjs http://localhost:8080/ /tmp/demo-page.png
+//   node demo.test.mjs <page url> <screenshot path>
+//     against `ui-connector --local`: register (any token), Socket.IO connect, join, events
+//     posted by the page through the real push endpoints, disconnect -> missed events ->
+//     reconnect with `since`;
+//   node demo.test.mjs <page url> <screenshot path> production <interceptor url> <platform token>
+//     against a production connector (AUTH_OPTION checks the platform token): the page asks
+//     for the token and is refused without the right one, offers nothing to post, and receives
+//     the events this script pushes to the interceptor, recovery included; then a page on
+//     another origin connects with socket.io-client's `withCredentials: true`, which needs the
+//     connector's CORS answer to echo the origin and allow credentials (as the Python one did).
 //
-// Uses the system Chromium (Debian's /usr/bin/chromium, or CHROMIUM_PATH); playwright-core
-// never downloads a browser.
+// Run by ui-connector/tests/demo_browser.rs. Uses the system Chromium (Debian's
+// /usr/bin/chromium, or CHROMIUM_PATH); playwright-core never downloads a browser.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const [url, screenshotPath] = process.argv.slice(2);
-if (!url || !screenshotPath) {
-  console.error('usage: node demo.test.mjs <page url> <screenshot path>');
+const [url, screenshotPath, mode = 'local', interceptorUrl, platformToken] = process.argv.slice(2);
+if (!url || !screenshotPath || !['local', 'production'].includes(mode)
+  || (mode === 'production' && (!interceptorUrl || !platformToken))) {
+  console.error('usage: node demo.test.mjs <page url> <screenshot path> '
+    + '[production <interceptor url> <platform token>]');
   process.exit(2);
 }
+const production = mode === 'production';
 
 const EXECUTABLE = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const STEP_TIMEOUT_MS = 15_000;
@@ -68,6 +78,8 @@ try {
   page.on('console', (msg) => {
     if (msg.type() === 'error' || msg.type() === 'warning') browserLog.push(`console.${msg.type()}: ${msg.text()}`);
   });
+  // The page's content security policy must not refuse anything the page itself does.
+  const refusedByPolicy = () => browserLog.filter((line) => line.includes('Content Security Policy'));
   page.on('pageerror', (error) => browserLog.push(`page error: ${error.message}`));
 
   /** Waits until #id leaves the given transient states, then requires `wanted` (fails fast with
@@ -83,13 +95,58 @@ try {
     page.locator(`#events > li[data-event-type="${kind}"][data-replayed="${replayed}"]`);
   const okPosts = page.locator('#post-log > li[data-state="ok"]');
 
-  step(`open ${url}`);
+  /** Pushes a sample event of `kind` to the interceptor, as Pub/Sub would (production mode). */
+  let pushed = 0;
+  const pushEvent = async (kind, conversation) => {
+    pushed += 1;
+    const data = JSON.stringify({ conversation, n: pushed, type: 'CONVERSATION_STARTED' });
+    const attributes = kind === 'new-recognition-result-notification-event'
+      ? { participant_role: 'END_USER', message_id: `m-${pushed}` } : {};
+    const response = await fetch(`${interceptorUrl}/${kind}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        message: {
+          data: Buffer.from(data).toString('base64'),
+          messageId: `browser-${Date.now()}-${pushed}`,
+          publishTime: new Date().toISOString(),
+          attributes,
+        },
+        subscription: 'projects/demo-project/subscriptions/browser-test',
+      }),
+    });
+    check(response.status === 204, `the interceptor accepted the ${kind} push (${response.status})`);
+  };
+  /** Posts (local: the page's buttons; production: to the interceptor) one event of `kind`. */
+  const post = async (kind, conversation) => {
+    if (production) await pushEvent(kind, conversation);
+    else await page.click(`#post-${kind}`);
+  };
+
+  step(`open ${url} (${mode} mode)`);
   await page.goto(url);
+  check((await page.getAttribute('body', 'data-mode')) === mode, `the page is marked ${mode}`);
+
+  if (production) {
+    step('production: the page asks for a platform token and offers nothing to post');
+    check(await page.isVisible('#platform-token'), 'the platform token field is shown');
+    check((await page.inputValue('#platform-token')) === '', 'no token is filled in');
+    check(!(await page.isVisible('#post-new-message-event')), 'no sample buttons');
+    step('register with a wrong platform token: refused');
+    await page.fill('#platform-token', 'Bearer not-the-right-token');
+    await page.click('#register');
+    await settle('token-status', 'error', ['none', 'pending']);
+    check((await page.textContent('#token-status')).includes('401'), 'the refusal says 401');
+    await page.fill('#platform-token', platformToken);
+  } else {
+    check((await page.inputValue('#platform-token')) !== '', 'local mode fills a token in');
+  }
 
   step('register');
   await page.fill('#user-name', 'browser-test-agent');
   await page.click('#register');
-  await settle('token-status', 'ok', ['none', 'pending']);
+  await settle('token-status', 'ok', ['none', 'pending', 'error']);
+  const jwt = await page.getAttribute('#token-status', 'title');
 
   step('connect');
   await page.click('#connect');
@@ -106,28 +163,32 @@ try {
   check((await page.textContent('#join-status')).includes(withoutLocation),
     'the join acknowledgement names the conversation without its location');
 
-  step('post one sample of each kind; each arrives live');
+  step('post one event of each kind; each arrives live');
   for (const [index, kind] of KINDS.entries()) {
-    await page.click(`#post-${kind}`);
+    await post(kind, conversation);
     await eventOf(kind, 'live').waitFor();
     check((await events.count()) === index + 1, `one event per post (after ${kind})`);
   }
-  check((await okPosts.count()) === 4, 'all four posts answered 2xx');
-  const suggestions = eventOf('human-agent-assistant-event', 'live');
-  const payload = JSON.parse(await suggestions.locator('[data-testid="event-data"]').textContent());
-  check(payload.conversation === conversation, 'the posted payload names the joined conversation');
-  check(Array.isArray(payload.suggestionResults) && payload.suggestionResults.length === 3,
-    'the suggestions payload is shown parsed and pretty-printed');
-  check((await suggestions.textContent()).includes(withoutLocation), 'the event shows its conversation');
+  if (!production) {
+    check((await okPosts.count()) === 4, 'all four posts answered 2xx');
+    const suggestions = eventOf('human-agent-assistant-event', 'live');
+    const payload = JSON.parse(await suggestions.locator('[data-testid="event-data"]').textContent());
+    check(payload.conversation === conversation, 'the posted payload names the joined conversation');
+    check(Array.isArray(payload.suggestionResults) && payload.suggestionResults.length === 3,
+      'the suggestions payload is shown parsed and pretty-printed');
+    check((await suggestions.textContent()).includes(withoutLocation), 'the event shows its conversation');
+  }
   check((await eventOf('new-recognition-result-notification-event', 'live').textContent()).includes('END_USER'),
     'the recognition event shows its participant role');
 
   step('disconnect, post two events while away');
   await page.click('#disconnect');
   await page.waitForSelector('#connection-state[data-state="disconnected"]');
-  await page.click('#post-new-message-event');
-  await page.click('#post-human-agent-assistant-event');
-  await page.waitForFunction(() => document.querySelectorAll('#post-log > li[data-state="ok"]').length === 6);
+  await post('new-message-event', conversation);
+  await post('human-agent-assistant-event', conversation);
+  if (!production) {
+    await page.waitForFunction(() => document.querySelectorAll('#post-log > li[data-state="ok"]').length === 6);
+  }
   check((await events.count()) === 4, 'nothing arrives while disconnected');
 
   step('reconnect: the missed events are replayed, marked recovered');
@@ -142,7 +203,7 @@ try {
     'exactly the two missed events are marked recovered');
 
   step('a live event after the recovery is not marked');
-  await page.click('#post-conversation-lifecycle-event');
+  await post('conversation-lifecycle-event', conversation);
   await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 7);
   const newest = events.first();
   check((await newest.getAttribute('data-event-type')) === 'conversation-lifecycle-event'
@@ -150,6 +211,32 @@ try {
   const offsets = (await events.evaluateAll((items) => items.map((li) => Number(li.dataset.offset))));
   check(offsets.every((offset, i) => i === 0 || offset < offsets[i - 1]),
     `events are listed newest first by offset: ${offsets}`);
+  check(refusedByPolicy().length === 0, `the content security policy refused nothing:\n${refusedByPolicy().join('\n')}`);
+
+  if (production) {
+    // `127.0.0.1` and `localhost` are two origins: a desktop page on one connecting to the
+    // connector on the other with `withCredentials: true` needs the origin echoed and
+    // `Access-Control-Allow-Credentials: true` (python-engineio's answer), or the browser
+    // refuses the polling responses.
+    const connector = new URL(url);
+    const otherOrigin = `${connector.protocol}//localhost:${connector.port}`;
+    step(`a desktop on ${otherOrigin} connects with withCredentials: true`);
+    const desktop = await context.newPage();
+    desktop.setDefaultTimeout(STEP_TIMEOUT_MS);
+    await desktop.goto(`${otherOrigin}/status`);
+    await desktop.addScriptTag({ url: `${otherOrigin}/demo/socket.io.min.js` });
+    const outcome = await desktop.evaluate(([target, token]) => new Promise((resolve) => {
+      // eslint-disable-next-line no-undef
+      const socket = io(target, {
+        withCredentials: true, transports: ['polling'], reconnection: false, auth: { token },
+      });
+      const timer = setTimeout(() => resolve('no answer in 10 s'), 10000);
+      socket.on('connect', () => { clearTimeout(timer); socket.close(); resolve('connected'); });
+      socket.on('connect_error', (error) => { clearTimeout(timer); resolve(`connect_error: ${error.message}`); });
+    }), [connector.origin, jwt]);
+    check(outcome === 'connected', `the cross-origin credentialed client connected: ${outcome}`);
+    await desktop.close();
+  }
 
   // The recovered events are the most interesting: put them in view for the screenshot.
   await page.locator('#events > li[data-recovered="true"]').first().scrollIntoViewIfNeeded();
@@ -157,7 +244,7 @@ try {
   console.log(`screenshot: ${screenshotPath}`);
   check(browserLog.filter((line) => line.startsWith('page error')).length === 0,
     `no script errors on the page:\n${browserLog.join('\n')}`);
-  console.log('demo page browser test passed');
+  console.log(`test page browser test passed (${mode} mode)`);
 } catch (error) {
   process.exitCode = 1;
   console.error(`FAIL: ${error.message}`);

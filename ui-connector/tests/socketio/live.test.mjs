@@ -94,6 +94,19 @@ test('join receives every event type with its fields; leave stops them', async (
   socket.close();
 });
 
+// The Python interceptor starts both fields from "" and overwrites them only with attributes
+// that are present (`cloud-pubsub-interceptor/main.py:66-67,74-80,106-108` at 9425334).
+test('a recognition event without attributes carries empty strings, not null', async () => {
+  const socket = await connect(connectorA.url, { auth: { token: token() } });
+  const events = recorder(socket);
+  await requestAll(socket, 'join-conversation', conversation('no-attributes'));
+  assert.equal(await push(interceptor.url, 'new-recognition-result-notification-event', conversation('no-attributes')), 204);
+  const [{ payload }] = await events.take(1);
+  assert.equal(payload.participant_role, '');
+  assert.equal(payload.new_recognition_result_message_id, '');
+  socket.close();
+});
+
 test('bad arguments are acknowledged with false and a reason', async () => {
   const socket = await connect(connectorA.url, { auth: { token: token() } });
   for (const bad of [17, '', { since: 3 }, { conversation_name: 'c', since: -1 }]) {
@@ -169,18 +182,50 @@ test('agents on two connector instances each get every event once', async () => 
   sockets[0].close();
 });
 
-test('a socket whose token expires is told alone and disconnected', async () => {
-  const expiring = await connect(connectorA.url, { auth: { token: token({ ttlSeconds: 2 }) } });
-  const other = await connect(connectorA.url, { auth: { token: token() } });
-  let otherTold = false;
-  other.on('unauthenticated', () => { otherTold = true; });
-  const told = new Promise((resolve) => expiring.once('unauthenticated', resolve));
-  const gone = new Promise((resolve) => expiring.once('disconnect', resolve));
-  await told;
-  await gone;
-  assert.equal(otherTold, false);
-  assert.ok(other.connected);
-  other.close();
+// Python checks the token at connect only (`ui-connector/main.py:241-251` at 9425334;
+// `check_jwt` is called nowhere else): a socket outlives its token, and joins, leaves and events
+// keep working. That is the default here too.
+test('by default a socket outlives its token, as with the Python connector', async () => {
+  const ttlSeconds = 1;
+  const socket = await connect(connectorA.url, { auth: { token: token({ ttlSeconds }) } });
+  const events = recorder(socket);
+  let told = false;
+  let disconnected = false;
+  socket.on('unauthenticated', () => { told = true; });
+  socket.on('disconnect', () => { disconnected = true; });
+  // The strict mode acts within milliseconds of `exp`; wait well past it (the expiry itself is
+  // what is under test, so there is no event to await).
+  await new Promise((resolve) => setTimeout(resolve, ttlSeconds * 1000 + 1500));
+  assert.equal(told, false);
+  assert.equal(disconnected, false);
+  assert.ok(socket.connected);
+  assert.deepEqual(await requestAll(socket, 'join-conversation', conversation('outlives')),
+    [true, routed('outlives')]);
+  assert.equal(await push(interceptor.url, 'new-message-event', conversation('outlives'), { n: 1 }), 204);
+  const [event] = await events.take(1);
+  assert.equal(JSON.parse(event.payload.data).n, 1);
+  // A new connection with the expired token is still refused.
+  await assert.rejects(connect(connectorA.url, { auth: { token: token({ ttlSeconds: -1 }) } }), /expired/);
+  socket.close();
+});
+
+test('with DISCONNECT_ON_TOKEN_EXPIRY a socket whose token expires is told alone and disconnected', async () => {
+  const strict = await startConnector({ DISCONNECT_ON_TOKEN_EXPIRY: 'true' });
+  try {
+    const expiring = await connect(strict.url, { auth: { token: token({ ttlSeconds: 2 }) } });
+    const other = await connect(strict.url, { auth: { token: token() } });
+    let otherTold = false;
+    other.on('unauthenticated', () => { otherTold = true; });
+    const told = new Promise((resolve) => expiring.once('unauthenticated', resolve));
+    const gone = new Promise((resolve) => expiring.once('disconnect', resolve));
+    await told;
+    await gone;
+    assert.equal(otherTold, false);
+    assert.ok(other.connected);
+    other.close();
+  } finally {
+    await strict.stop();
+  }
 });
 
 test('long-polling clients work too', async () => {

@@ -3,7 +3,9 @@
 //! expiring entry across instances.
 //!
 //! A [`KeyValueStore`] is a handle on one namespace; it shares the bus's Redis connection (or,
-//! with the in-memory bus, one map per process).
+//! with the in-memory bus, one map per process). [`KeyValueStore::unprefixed`] gives the same
+//! store without a namespace, for keys whose layout another program fixed (the Python
+//! connector's integration keys, which it reads as bare SHA-256 digests).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +23,8 @@ const SWEEP_EVERY: u64 = 1024;
 /// Expiring entries under one namespace; cheap to clone.
 #[derive(Clone)]
 pub struct KeyValueStore {
-    namespace: &'static str,
+    /// `None`: keys are used exactly as given ([`KeyValueStore::unprefixed`]).
+    namespace: Option<&'static str>,
     backend: Backend,
 }
 
@@ -33,7 +36,20 @@ pub(crate) enum Backend {
 
 impl KeyValueStore {
     pub(crate) fn new(namespace: &'static str, backend: Backend) -> Self {
-        Self { namespace, backend }
+        Self {
+            namespace: Some(namespace),
+            backend,
+        }
+    }
+
+    /// The same store (same connection, or the same in-memory map), addressing keys exactly as
+    /// given: no namespace and no `agent-assist:` prefix. Only for keys another program shares
+    /// under a layout it fixed; everything of this backend's own belongs in a namespace.
+    pub fn unprefixed(&self) -> KeyValueStore {
+        KeyValueStore {
+            namespace: None,
+            backend: self.backend.clone(),
+        }
     }
 
     /// Sets `key` to `value` for `ttl` (at least one second).
@@ -47,7 +63,7 @@ impl KeyValueStore {
                 let mut connection = commands.connection();
                 commands
                     .timed(connection.set_ex::<_, _, ()>(
-                        keys::value(self.namespace, key),
+                        self.scoped(key),
                         value,
                         ttl.as_secs().max(1),
                     ))
@@ -61,9 +77,7 @@ impl KeyValueStore {
             Backend::Memory(values) => Ok(values.get(&self.scoped(key))),
             Backend::Redis(commands) => {
                 let mut connection = commands.connection();
-                commands
-                    .timed(connection.get(keys::value(self.namespace, key)))
-                    .await
+                commands.timed(connection.get(self.scoped(key))).await
             }
         }
     }
@@ -74,16 +88,19 @@ impl KeyValueStore {
             Backend::Memory(values) => Ok(values.delete(&self.scoped(key))),
             Backend::Redis(commands) => {
                 let mut connection = commands.connection();
-                let removed: u64 = commands
-                    .timed(connection.del(keys::value(self.namespace, key)))
-                    .await?;
+                let removed: u64 = commands.timed(connection.del(self.scoped(key))).await?;
                 Ok(removed > 0)
             }
         }
     }
 
+    /// The key in Redis, and in the in-memory map (shared by every namespace of the process,
+    /// so it is laid out the same way).
     fn scoped(&self, key: &str) -> String {
-        format!("{}:{key}", self.namespace)
+        match self.namespace {
+            Some(namespace) => keys::value(namespace, key),
+            None => key.to_owned(),
+        }
     }
 }
 
@@ -125,5 +142,36 @@ impl MemoryValues {
             .values
             .remove(key)
             .is_some_and(|(_, expires)| expires > Instant::now())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unprefixed_keys_are_apart_from_every_namespace() {
+        let backend = Backend::Memory(Arc::new(MemoryValues::default()));
+        let namespaced = KeyValueStore::new("ns", backend);
+        let bare = namespaced.unprefixed();
+        let ttl = Duration::from_secs(60);
+        namespaced.put("k", "in the namespace", ttl).await.unwrap();
+        bare.put("k", "bare", ttl).await.unwrap();
+        assert_eq!(
+            namespaced.get("k").await.unwrap().as_deref(),
+            Some("in the namespace")
+        );
+        assert_eq!(bare.get("k").await.unwrap().as_deref(), Some("bare"));
+        // Laid out as in Redis: the namespaced entry is `agent-assist:ns:k`, the bare one `k`.
+        assert_eq!(
+            bare.get("agent-assist:ns:k").await.unwrap().as_deref(),
+            Some("in the namespace")
+        );
+        assert!(bare.delete("k").await.unwrap());
+        assert_eq!(bare.get("k").await.unwrap(), None);
+        assert_eq!(
+            namespaced.get("k").await.unwrap().as_deref(),
+            Some("in the namespace")
+        );
     }
 }

@@ -46,8 +46,10 @@ pub const REQUIRED_APIS: [&str; 10] = [
 /// The fake. Log format: one line per call, the CLOUDSDK_CORE_PROJECT it saw, then each
 /// argument, tab-separated. Existence checks (`describe`) answer NOT_FOUND, success or
 /// PERMISSION_DENIED depending on FAKE_GCLOUD_STATE; `--format=value(...)` queries print
-/// plausible values; everything else succeeds silently. Whatever is piped to a
-/// `--data-file=-` command is appended to FAKE_GCLOUD_STDIN.
+/// plausible values (a push subscription's endpoint comes from the FAKE_GCLOUD_PUSH_ENDPOINTS
+/// file, `<subscription> <endpoint>` lines, see [`Sandbox::push_endpoints`]; none when it has no
+/// line for it); everything else succeeds silently. Whatever is piped to a `--data-file=-`
+/// command is appended to FAKE_GCLOUD_STDIN.
 const FAKE_GCLOUD: &str = r#"#!/usr/bin/env bash
 set -u
 {
@@ -76,6 +78,10 @@ case $format in
   'value(port)') echo 6379; exit 0 ;;
   'value(status.url)') echo "https://$subject-fakehash-uc.a.run.app"; exit 0 ;;
   'value(config.name)') printf '%s\n' $FAKE_GCLOUD_ENABLED_APIS; exit 0 ;;
+  'value(pushConfig.pushEndpoint)')
+    [[ -f $FAKE_GCLOUD_PUSH_ENDPOINTS ]] &&
+      awk -v s="$subject" '$1 == s { print $2 }' "$FAKE_GCLOUD_PUSH_ENDPOINTS"
+    exit 0 ;;
   'value(bindings.role)')
     [[ $FAKE_GCLOUD_STATE == existing ]] && echo roles/granted
     exit 0 ;;
@@ -255,6 +261,16 @@ impl Sandbox {
         path
     }
 
+    /// What existing push subscriptions deliver to, for the runs that follow: (subscription,
+    /// endpoint) pairs.
+    pub fn push_endpoints<S: AsRef<str>, E: AsRef<str>>(&self, pairs: &[(S, E)]) {
+        let lines: String = pairs
+            .iter()
+            .map(|(s, e)| format!("{} {}\n", s.as_ref(), e.as_ref()))
+            .collect();
+        fs::write(self.dir.join("push-endpoints"), lines).expect("push endpoints");
+    }
+
     /// Runs `deploy/<script>` with `args` against a cloud in state `cloud`, feeding `stdin`.
     pub fn run(&self, script: &str, args: &[&str], cloud: Cloud, stdin: &str) -> Outcome {
         self.run_with_apis(script, args, cloud, stdin, None)
@@ -304,6 +320,10 @@ impl Sandbox {
                 },
             )
             .env("FAKE_GCLOUD_ENABLED_APIS", apis)
+            .env(
+                "FAKE_GCLOUD_PUSH_ENDPOINTS",
+                self.dir.join("push-endpoints"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
