@@ -166,7 +166,12 @@ fn both_connectors_subscribed(redis: &RedisServer) -> bool {
     })
 }
 
+/// The two runs take turns: each is a load test of its own, not to be measured while the
+/// other loads the same cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn run(mut redis: RedisServer, label: &str) {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let interceptors = [
         TestInterceptor::on(&redis).await,
         TestInterceptor::on(&redis).await,

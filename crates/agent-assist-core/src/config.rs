@@ -147,6 +147,19 @@ impl Settings {
         Ok(Duration::from_secs_f64(secs))
     }
 
+    /// `true` or `false` (also `1`/`0`, `yes`/`no`, any case), or `default` when unset.
+    pub fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None => Ok(default),
+            Some("true" | "1" | "yes") => Ok(true),
+            Some("false" | "0" | "no") => Ok(false),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!("{other:?} is not true or false"),
+            )),
+        }
+    }
+
     /// A comma-separated list, items trimmed, empty items dropped; `None` when unset.
     pub fn list(&self, name: &'static str) -> Option<Vec<String>> {
         self.get(name).map(|raw| {
@@ -184,6 +197,11 @@ pub struct BusConfig {
     /// Longest wait for one Redis command before the caller is told the bus is unavailable
     /// (`REDIS_TIMEOUT_MS`, default 2000).
     pub redis_timeout: Duration,
+    /// `PYTHON_CONNECTOR_BRIDGE` (default false): the interceptor also delivers each event to
+    /// Python connectors on the same Redis, the way the Python interceptor did (their
+    /// conversation key holds a server id; the event goes to `<server id>:<conversation>`), so
+    /// the interceptor can be replaced before the connectors.
+    pub python_connector_bridge: bool,
 }
 
 /// Where the bus lives when no Redis setting is given.
@@ -227,6 +245,7 @@ impl BusConfig {
             dedup_window: settings.seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
             redis_ca_cert: settings.get("REDIS_CA_CERT_PATH").map(Into::into),
             redis_timeout: Duration::from_millis(timeout_ms),
+            python_connector_bridge: settings.flag("PYTHON_CONNECTOR_BRIDGE", false)?,
         })
     }
 

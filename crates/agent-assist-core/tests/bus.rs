@@ -145,7 +145,89 @@ both_stores!(
     a_slow_subscriber_catches_up_from_history_or_is_told,
     conversations_are_isolated,
     key_values_expire_and_delete,
+    a_batch_is_published_in_order_with_redeliveries_recognised,
+    concurrent_publishes_each_get_their_own_offset,
 );
+
+async fn a_batch_is_published_in_order_with_redeliveries_recognised(store: Store) {
+    let harness = Harness::new(store);
+    let bus = harness.instance();
+    let (a, b) = ("projects/p/conversations/batch-a", "projects/p/conversations/batch-b");
+    let mut live = bus.subscribe(name(a), None).await.unwrap();
+    let earlier = publish(&bus, &event(a, 0, Some("m-0"))).await;
+    let outcomes = bus
+        .publish_batch(vec![
+            event(a, 1, Some("m-1")),
+            event(b, 1, Some("m-1")), // the same id on another conversation is another message
+            event(a, 0, Some("m-0")), // a redelivery of an event published before
+            event(a, 2, None),
+            event(a, 1, Some("m-1")), // a redelivery inside the batch
+            event(b, 2, Some("m-2")),
+        ])
+        .await
+        .unwrap();
+    let offsets: Vec<Option<u64>> = outcomes
+        .iter()
+        .map(|outcome| match outcome {
+            PublishOutcome::Published { offset } => Some(*offset),
+            PublishOutcome::Duplicate => None,
+        })
+        .collect();
+    assert_eq!(offsets[0], Some(earlier + 1));
+    assert_eq!(offsets[2], None);
+    assert_eq!(offsets[3], Some(earlier + 2));
+    assert_eq!(offsets[4], None);
+    let b_first = offsets[1].expect("published");
+    assert_eq!(offsets[5], Some(b_first + 1));
+    for expected in [0, 1, 2] {
+        assert_eq!(n_of(&*next(&mut live).await), expected);
+    }
+    let kept = bus.history(&name(b), Some(0)).await.unwrap();
+    assert_eq!(kept.events.len(), 2);
+}
+
+async fn concurrent_publishes_each_get_their_own_offset(store: Store) {
+    let harness = Harness::new(store);
+    let bus = harness.instance();
+    let conversation = "projects/p/conversations/concurrent";
+    let publishes: Vec<_> = (0..200u32)
+        .map(|n| {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                let id = format!("c-{n}");
+                publish(&bus, &event(conversation, n, Some(&id))).await
+            })
+        })
+        .collect();
+    let mut offsets = Vec::new();
+    for publish in publishes {
+        offsets.push(publish.await.unwrap());
+    }
+    offsets.sort_unstable();
+    offsets.dedup();
+    assert_eq!(offsets.len(), 200, "every publish has an offset of its own");
+    assert_eq!(offsets[199] - offsets[0], 199, "and they are consecutive");
+    if let Some(redis) = &harness.redis {
+        // Published together: far fewer script calls than events (group commit).
+        let stats = redis.command("INFO commandstats");
+        let calls: u64 = stats
+            .lines()
+            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        let script_loads: u64 = stats
+            .lines()
+            .find_map(|line| line.strip_prefix("cmdstat_eval:calls="))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        assert!(
+            calls + script_loads < 200,
+            "{calls} EVALSHA + {script_loads} EVAL calls for 200 publishes"
+        );
+    }
+}
 
 async fn offsets_increase_by_one_and_events_carry_them(store: Store) {
     let harness = Harness::new(store);

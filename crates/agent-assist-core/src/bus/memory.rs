@@ -27,7 +27,8 @@ pub(crate) struct MemoryStore {
 #[derive(Default)]
 struct State {
     conversations: HashMap<ConversationName, Conversation>,
-    accepted: HashMap<(EventType, String), Instant>,
+    /// Redelivery marks, per conversation as on Redis (where they live in its hash slot).
+    accepted: HashMap<(ConversationName, EventType, String), Instant>,
     writes: u64,
 }
 
@@ -51,7 +52,10 @@ impl MemoryStore {
         let now = Instant::now();
         let mut state = self.state.lock().expect("memory store lock");
         state.sweep(now);
-        let dedup_key = event.message_id.clone().map(|id| (event.data_type, id));
+        let dedup_key = event
+            .message_id
+            .clone()
+            .map(|id| (event.conversation.clone(), event.data_type, id));
         if let Some(key) = &dedup_key {
             if state.accepted.get(key).is_some_and(|&until| until > now) {
                 return PublishOutcome::Duplicate;

@@ -11,8 +11,12 @@
 //! - **Atomic publish.** Redelivery check, offset, history append and live publish happen in one
 //!   step (a Lua script on Redis, one lock in memory). The redelivery mark is written last, so a
 //!   failure half-way leads to a retry, never to a redelivery being dropped as a duplicate.
-//! - **Redelivery.** An event whose Pub/Sub `message_id` was accepted on the same endpoint within
-//!   `dedup_window` is a [`PublishOutcome::Duplicate`] and publishes nothing.
+//! - **Redelivery.** An event whose Pub/Sub `message_id` was accepted for the same conversation on
+//!   the same endpoint within `dedup_window` is a [`PublishOutcome::Duplicate`] and publishes
+//!   nothing.
+//! - **Batches.** Publishes that arrive together go to Redis in one script call (group commit;
+//!   a lone publish is never delayed), and [`ConversationBus::publish_batch`] publishes a batch
+//!   already gathered (pulled messages) in one round trip.
 //! - **Subscriptions.** [`ConversationBus::subscribe`] with `since` yields every kept event after
 //!   that offset, then the live ones, in order, with no gap and no duplicate; [`Recovery`] says
 //!   whether the kept history reached back to `since`.
@@ -82,6 +86,9 @@ pub enum BusError {
     Malformed(#[from] MalformedBusEvent),
     #[error("{0}")]
     Config(String),
+    /// The script call that carried this event (with others) failed.
+    #[error(transparent)]
+    Batch(Arc<BusError>),
 }
 
 /// A handle on the bus; cheap to clone.
@@ -145,6 +152,22 @@ impl ConversationBus {
         match &self.inner.store {
             Store::Memory { events, .. } => Ok(events.publish(event, &self.inner.fanout)),
             Store::Redis(store) => store.publish(event).await,
+        }
+    }
+
+    /// Stores and publishes several events in one step where the store allows it (a pulled
+    /// batch: one Redis round trip); their outcomes, in order. If it fails, none of the events
+    /// can be assumed published: the caller retries them all (redeliveries are recognised).
+    pub async fn publish_batch(
+        &self,
+        events: Vec<PendingEvent>,
+    ) -> Result<Vec<PublishOutcome>, BusError> {
+        match &self.inner.store {
+            Store::Memory { events: store, .. } => Ok(events
+                .iter()
+                .map(|event| store.publish(event, &self.inner.fanout))
+                .collect()),
+            Store::Redis(store) => store.publish_batch(events).await,
         }
     }
 

@@ -18,6 +18,10 @@ use super::{ConversationBus, History, Recovery};
 use crate::conversation::ConversationName;
 use crate::event::BusEvent;
 
+/// How often, and how long, a subscriber that must catch up asks an unavailable store again.
+const CATCH_UP_RETRY: std::time::Duration = std::time::Duration::from_millis(100);
+const CATCH_UP_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// One subscriber's stream of a conversation's events. Dropping it releases the conversation.
 pub struct Subscription {
     bus: ConversationBus,
@@ -109,24 +113,33 @@ impl Subscription {
         self.last_delivered == 0 || offset == self.last_delivered + 1
     }
 
-    /// Refills the replay queue from history; `false` when events were lost for good.
+    /// Refills the replay queue from history; `false` when events were lost for good. While
+    /// the store is unavailable (Redis restarting), it asks again every [`CATCH_UP_RETRY`] for
+    /// up to [`CATCH_UP_PATIENCE`]: with a persistent Redis, history comes back.
     async fn catch_up(&mut self) -> bool {
-        match self
-            .bus
-            .history(&self.conversation, Some(self.last_delivered))
-            .await
-        {
-            Ok(history) if history.complete => {
-                self.replay = history.events.into();
-                true
-            }
-            Ok(_) => {
-                tracing::warn!(conversation = %self.conversation, since = self.last_delivered, "subscriber fell behind further than history reaches, ending its stream");
-                false
-            }
-            Err(e) => {
-                tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history, ending the stream");
-                false
+        let give_up = tokio::time::Instant::now() + CATCH_UP_PATIENCE;
+        loop {
+            match self
+                .bus
+                .history(&self.conversation, Some(self.last_delivered))
+                .await
+            {
+                Ok(history) if history.complete => {
+                    self.replay = history.events.into();
+                    return true;
+                }
+                Ok(_) => {
+                    tracing::warn!(conversation = %self.conversation, since = self.last_delivered, "subscriber fell behind further than history reaches, ending its stream");
+                    return false;
+                }
+                Err(e) if tokio::time::Instant::now() < give_up => {
+                    tracing::debug!(conversation = %self.conversation, error = %e, "history unavailable, asking again");
+                    tokio::time::sleep(CATCH_UP_RETRY).await;
+                }
+                Err(e) => {
+                    tracing::error!(conversation = %self.conversation, error = %e, "cannot catch up from history, ending the stream");
+                    return false;
+                }
             }
         }
     }

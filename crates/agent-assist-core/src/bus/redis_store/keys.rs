@@ -11,6 +11,9 @@
 //! And `agent-assist:<namespace>:<key>` for [`KeyValueStore`](crate::bus::KeyValueStore)
 //! entries, whose namespaces are fixed names that never start with `{`.
 //!
+//! With the Python bridge on, the publish script also reads the bare conversation name (the
+//! key Python connectors write) and publishes on `<server id>:<conversation>`.
+//!
 //! No input can name a key of another kind: a conversation name never contains `{`, `}` or `:`
 //! in its id (see [`ConversationName`]), so what follows the closing brace is always one of the
 //! suffixes above, and the message id (bounded, see the intake) comes only after
@@ -36,6 +39,12 @@ pub(crate) fn dedup(
     message_id: &str,
 ) -> String {
     format!("{PREFIX}{{{conversation}}}:dedup:{data_type}:{message_id}")
+}
+
+/// The key Python connectors route a conversation by: its location-free name, bare, holding
+/// the server id of the connector process that joined it last (the bridge reads it).
+pub(crate) fn python_route(conversation: &ConversationName) -> String {
+    conversation.as_str().to_owned()
 }
 
 pub(crate) fn value(namespace: &str, key: &str) -> String {

@@ -41,6 +41,7 @@ pub(crate) struct Listener {
     pub(crate) client: redis::Client,
     pub(crate) commands: Commands,
     pub(crate) scripts: Scripts,
+    pub(crate) history_len: usize,
     pub(crate) fanout: Arc<Fanout>,
     pub(crate) timeout: Duration,
     /// Listen requests waiting for a connection.
@@ -125,7 +126,7 @@ impl Listener {
         for (conversation, last) in &snapshot {
             let history = self
                 .scripts
-                .history(&self.commands, conversation, Some(*last))
+                .history(&self.commands, self.history_len, conversation, Some(*last))
                 .await?;
             for event in history.events {
                 self.fanout.dispatch(conversation, event);

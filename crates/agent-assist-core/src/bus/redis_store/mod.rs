@@ -2,9 +2,11 @@
 //!
 //! - [`keys`]: the key layout.
 //! - [`scripts`]: the atomic publish and history scripts.
+//! - [`batcher`]: group commit, several publishes per script call.
 //! - [`connection`]: the client and the command connection (with timeouts).
 //! - [`listener`]: the one Pub/Sub connection per process that feeds the local fan-out.
 
+mod batcher;
 mod connection;
 pub(crate) mod keys;
 mod listener;
@@ -17,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 pub(crate) use connection::Commands;
 use listener::{Inbox, ListenRequest, Listener};
-use scripts::Scripts;
+use batcher::Batcher;
+use scripts::{PublishOptions, Scripts};
 
 use super::fanout::Fanout;
 use super::{BusError, History, PublishOutcome};
@@ -28,6 +31,8 @@ use crate::event::PendingEvent;
 pub(crate) struct RedisStore {
     commands: Commands,
     scripts: Scripts,
+    options: PublishOptions,
+    batcher: Batcher,
     config: BusConfig,
     listen: mpsc::UnboundedSender<ListenRequest>,
 }
@@ -45,11 +50,14 @@ impl RedisStore {
         let client = connection::client(url, &config)?;
         let commands = Commands::open(client.clone(), config.redis_timeout)?;
         let scripts = Scripts::new();
+        let options = PublishOptions::new(&config);
+        let batcher = Batcher::start(commands.clone(), scripts.clone(), options.clone());
         let (listen, requests) = mpsc::unbounded_channel();
         let listener = Listener {
             client,
             commands: commands.clone(),
             scripts: scripts.clone(),
+            history_len: config.history_len,
             fanout,
             timeout: config.redis_timeout,
             waiting: Vec::new(),
@@ -62,6 +70,8 @@ impl RedisStore {
         Ok(Self {
             commands,
             scripts,
+            options,
+            batcher,
             config,
             listen,
         })
@@ -71,10 +81,27 @@ impl RedisStore {
         &self.commands
     }
 
+    /// One event, grouped with whatever else is being published (see [`batcher`]).
     pub(crate) async fn publish(&self, event: &PendingEvent) -> Result<PublishOutcome, BusError> {
-        self.scripts
-            .publish(&self.commands, &self.config, event)
-            .await
+        self.batcher.publish(Arc::new(event.clone())).await
+    }
+
+    /// A batch already gathered (a pulled batch): one script call per
+    /// [`batcher::MAX_BATCH_EVENTS`] events.
+    pub(crate) async fn publish_batch(
+        &self,
+        events: Vec<PendingEvent>,
+    ) -> Result<Vec<PublishOutcome>, BusError> {
+        let events: Vec<Arc<PendingEvent>> = events.into_iter().map(Arc::new).collect();
+        let mut outcomes = Vec::with_capacity(events.len());
+        for chunk in events.chunks(batcher::MAX_BATCH_EVENTS) {
+            outcomes.extend(
+                self.scripts
+                    .publish(&self.commands, &self.options, chunk)
+                    .await?,
+            );
+        }
+        Ok(outcomes)
     }
 
     pub(crate) async fn history(
@@ -83,7 +110,7 @@ impl RedisStore {
         since: Option<u64>,
     ) -> Result<History, BusError> {
         self.scripts
-            .history(&self.commands, conversation, since)
+            .history(&self.commands, self.config.history_len, conversation, since)
             .await
     }
 
