@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use agent_assist_core::ConversationBus;
+use agent_assist_intake::cx_webhook::PendingContexts;
 use anyhow::Context;
 use axum::extract::State;
 use axum::response::Response;
@@ -83,9 +84,10 @@ impl Connector {
                 metrics: metrics.clone(),
             }))
             .merge(crate::integration_keys::routes(IntegrationKeysState {
-                keys: bus.key_value_store(crate::integration_keys::NAMESPACE),
+                keys: bus.key_value_store(agent_assist_core::integration_key::NAMESPACE),
                 ttl: config.integration_key_ttl,
                 jwt: jwt.clone(),
+                pending_contexts: PendingContexts::new(&bus, config.integration_key_ttl),
             }))
             .merge(crate::dialogflow_proxy::routes(ProxyState {
                 proxy: Arc::new(DialogflowProxy::new(&config.proxy)?),
@@ -93,7 +95,7 @@ impl Connector {
                 metrics: metrics.clone(),
             }));
         if config.local_mode {
-            router = router.merge(crate::local_mode::routes(&bus));
+            router = router.merge(crate::local_mode::routes(&bus, &config)?);
         }
         let router = router
             .layer(socket_io)

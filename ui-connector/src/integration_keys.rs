@@ -4,25 +4,25 @@
 //! Same routes, status codes and bodies as the Python service: `POST` with
 //! `{"conversationIntegrationKey", "conversationName"}`, `GET` and `DELETE` with
 //! `?conversationIntegrationKey=`; 200 with `{"conversationName": ...}`, 400 `Bad request`,
-//! 404 `Not found`, and 401 without a valid token. Keys are stored as their SHA-256 hex digest.
+//! 404 `Not found`, and 401 without a valid token. Keys are stored as their SHA-256 hex digest
+//! ([`agent_assist_core::integration_key`], where the CX webhook reads them too).
 //! Unlike the Python service, entries expire (`INTEGRATION_KEY_TTL_SECONDS`, default 24 h).
+//! Mapping a key publishes the Dialogflow CX virtual agent's context waiting for it, if any.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_assist_core::integration_key::storage_key;
 use agent_assist_core::KeyValueStore;
+use agent_assist_intake::cx_webhook::PendingContexts;
 use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 use crate::jwt::{Authorized, JwtKeys};
-
-/// The namespace of integration keys in the bus's key-value store.
-pub const NAMESPACE: &str = "integration-key";
 
 /// What `/conversation-name` needs.
 #[derive(Clone, FromRef)]
@@ -31,6 +31,8 @@ pub struct IntegrationKeysState {
     /// `INTEGRATION_KEY_TTL_SECONDS`.
     pub ttl: Duration,
     pub jwt: Arc<JwtKeys>,
+    /// Virtual agent contexts waiting for their key to be mapped.
+    pub pending_contexts: PendingContexts,
 }
 
 pub fn routes(state: IntegrationKeysState) -> Router {
@@ -72,11 +74,6 @@ impl IntoResponse for KeyError {
     }
 }
 
-/// Keys are stored as their SHA-256 hex digest.
-fn storage_key(integration_key: &str) -> String {
-    hex::encode(Sha256::digest(integration_key.as_bytes()))
-}
-
 fn non_empty(value: Option<String>) -> Result<String, KeyError> {
     value.filter(|v| !v.is_empty()).ok_or(KeyError::BadRequest)
 }
@@ -97,6 +94,12 @@ async fn store(
     state
         .keys
         .put(&storage_key(&key), &name, state.ttl)
+        .await
+        .map_err(unavailable)?;
+    // After the mapping is stored, so a context kept meanwhile is seen here or by its webhook.
+    state
+        .pending_contexts
+        .publish(&key, &name)
         .await
         .map_err(unavailable)?;
     Ok(Json(serde_json::json!({ "conversationName": name })))

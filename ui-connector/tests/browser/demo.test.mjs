@@ -29,6 +29,7 @@ const KINDS = [
   'conversation-lifecycle-event',
   'new-message-event',
   'new-recognition-result-notification-event',
+  'virtual-agent-event',
 ];
 
 const overall = setTimeout(() => {
@@ -112,7 +113,7 @@ try {
     await eventOf(kind, 'live').waitFor();
     check((await events.count()) === index + 1, `one event per post (after ${kind})`);
   }
-  check((await okPosts.count()) === 4, 'all four posts answered 2xx');
+  check((await okPosts.count()) === KINDS.length, 'every post answered 2xx');
   const suggestions = eventOf('human-agent-assistant-event', 'live');
   const payload = JSON.parse(await suggestions.locator('[data-testid="event-data"]').textContent());
   check(payload.conversation === conversation, 'the posted payload names the joined conversation');
@@ -121,14 +122,18 @@ try {
   check((await suggestions.textContent()).includes(withoutLocation), 'the event shows its conversation');
   check((await eventOf('new-recognition-result-notification-event', 'live').textContent()).includes('END_USER'),
     'the recognition event shows its participant role');
+  const context = await eventOf('virtual-agent-event', 'live').textContent();
+  check(context.includes('billing.dispute_charge') && context.includes('charged twice for the November bill'),
+    `the virtual agent event shows the intent and the collected parameters: ${context}`);
 
   step('disconnect, post two events while away');
   await page.click('#disconnect');
   await page.waitForSelector('#connection-state[data-state="disconnected"]');
   await page.click('#post-new-message-event');
   await page.click('#post-human-agent-assistant-event');
-  await page.waitForFunction(() => document.querySelectorAll('#post-log > li[data-state="ok"]').length === 6);
-  check((await events.count()) === 4, 'nothing arrives while disconnected');
+  await page.waitForFunction((count) => document.querySelectorAll('#post-log > li[data-state="ok"]').length === count,
+    KINDS.length + 2);
+  check((await events.count()) === KINDS.length, 'nothing arrives while disconnected');
 
   step('reconnect: the missed events are replayed, marked recovered');
   await page.click('#connect');
@@ -137,13 +142,13 @@ try {
   for (const kind of ['new-message-event', 'human-agent-assistant-event']) {
     await eventOf(kind, 'recovered').locator('[data-testid="recovered-badge"]').waitFor();
   }
-  await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 6);
+  await page.waitForFunction((count) => document.querySelectorAll('#events > li').length === count, KINDS.length + 2);
   check((await page.locator('#events > li[data-recovered="true"]').count()) === 2,
     'exactly the two missed events are marked recovered');
 
   step('a live event after the recovery is not marked');
   await page.click('#post-conversation-lifecycle-event');
-  await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 7);
+  await page.waitForFunction((count) => document.querySelectorAll('#events > li').length === count, KINDS.length + 3);
   const newest = events.first();
   check((await newest.getAttribute('data-event-type')) === 'conversation-lifecycle-event'
     && (await newest.getAttribute('data-replayed')) === 'live', 'the newest event is listed first, live');
