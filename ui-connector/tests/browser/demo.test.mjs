@@ -122,9 +122,9 @@ try {
   check((await suggestions.textContent()).includes(withoutLocation), 'the event shows its conversation');
   check((await eventOf('new-recognition-result-notification-event', 'live').textContent()).includes('END_USER'),
     'the recognition event shows its participant role');
-  const context = await eventOf('virtual-agent-event', 'live').textContent();
-  check(context.includes('billing.dispute_charge') && context.includes('charged twice for the November bill'),
-    `the virtual agent event shows the intent and the collected parameters: ${context}`);
+  const virtualAgent = await eventOf('virtual-agent-event', 'live').textContent();
+  check(virtualAgent.includes('billing.dispute_charge') && virtualAgent.includes('charged twice for the November bill'),
+    `the virtual agent event shows the intent and the collected parameters: ${virtualAgent}`);
 
   step('disconnect, post two events while away');
   await page.click('#disconnect');
