@@ -2,8 +2,6 @@
 //! conversation, then publish the context, keep it for its integration key, or do nothing; and
 //! remember the answer.
 
-use std::sync::Arc;
-
 use agent_assist_core::bus::PublishOutcome;
 use agent_assist_core::integration_key::IntegrationKeys;
 use agent_assist_core::{ConversationBus, ConversationName};
@@ -35,7 +33,7 @@ pub(crate) struct Delivery {
 }
 
 impl Delivery {
-    pub async fn deliver(self: &Arc<Self>, call: Call) -> Result<(Answer, Outcome), WebhookError> {
+    pub async fn deliver(&self, call: Call) -> Result<(Answer, Outcome), WebhookError> {
         if let Some(answer) = self.answers.get(&call.id).await? {
             return Ok((answer, Outcome::Replayed));
         }

@@ -92,14 +92,20 @@ impl CxWebhookMetrics {
         Self { calls, seconds }
     }
 
+    /// A call answered after `seconds`.
     pub fn call(&self, kind: WebhookKind, outcome: Outcome, seconds: f64) {
+        self.count(kind, outcome);
+        self.seconds.observe(seconds);
+    }
+
+    /// A call counted without timing (refused by the router before any work).
+    pub fn count(&self, kind: WebhookKind, outcome: Outcome) {
         self.calls
             .get_or_create(&CallLabels {
                 webhook: kind.as_str(),
                 outcome: outcome.as_str(),
             })
             .inc();
-        self.seconds.observe(seconds);
     }
 
     /// The count for one kind and outcome (tests).

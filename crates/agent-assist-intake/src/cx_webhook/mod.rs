@@ -57,7 +57,7 @@ pub struct CxWebhook {
 
 struct Inner {
     auth: WebhookAuth,
-    delivery: Arc<Delivery>,
+    delivery: Delivery,
     metrics: CxWebhookMetrics,
     deadline: Duration,
 }
@@ -74,12 +74,12 @@ impl CxWebhook {
         Ok(Self {
             inner: Arc::new(Inner {
                 auth,
-                delivery: Arc::new(Delivery {
+                delivery: Delivery {
                     bus: bus.clone(),
                     keys: IntegrationKeys::new(bus),
                     pending: PendingContexts::new(bus, config.integration_key_ttl),
                     answers: AnswerCache::new(bus, config.dedup_window),
-                }),
+                },
                 metrics: CxWebhookMetrics::register(registry),
                 deadline: config.deadline,
             }),

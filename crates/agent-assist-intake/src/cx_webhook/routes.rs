@@ -165,7 +165,7 @@ impl CxWebhook {
     }
 
     fn wrong_method(&self, kind: WebhookKind, allowed: &str) -> Response {
-        self.inner.metrics.call(kind, Outcome::NotFound, 0.0);
+        self.inner.metrics.count(kind, Outcome::NotFound);
         WebhookError::NotFound(format!("this webhook takes {allowed}")).into_response()
     }
 }
