@@ -4,7 +4,8 @@
 # with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
 # Memorystore for Redis, a Serverless VPC Access connector, container images built by Cloud
 # Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
-# interceptor.
+# interceptor; optionally, what the interceptor's Dialogflow CX webhook needs (its secrets,
+# the Dialogflow service agent's right to call it).
 #
 # Usage:
 #   deploy/deploy.sh [--env-file FILE] [--dry-run]
@@ -53,18 +54,21 @@ exec 3>&1
 # Secrets never go here: they belong in Secret Manager.
 SHARED_APP_VARS=(
   CONVERSATION_HISTORY_LENGTH CONVERSATION_HISTORY_TTL_SECONDS
-  DEDUP_WINDOW_SECONDS REDIS_TIMEOUT_MS
+  DEDUP_WINDOW_SECONDS REDIS_TIMEOUT_MS INTEGRATION_KEY_TTL_SECONDS
 )
 CONNECTOR_APP_VARS=(
   AUTH_OPTION APP_AUTH_OPTION
   SALESFORCE_DOMAIN SALESFORCE_ORGANIZATION_ID
   GENESYS_CLOUD_ENVIRONMENT TWILIO_FLEX_ENVIRONMENT TWILIO_ACCOUNT_SID
-  CORS_ALLOWED_ORIGINS JWT_TOKEN_LIFETIME INTEGRATION_KEY_TTL_SECONDS
+  CORS_ALLOWED_ORIGINS JWT_TOKEN_LIFETIME
   DISCONNECT_ON_TOKEN_EXPIRY
 )
+# The interceptor's Dialogflow CX webhook: the service agent's ID token (account and
+# audiences) and the deadline (its static secrets are Secret Manager secrets, below); and
 # PYTHON_CONNECTOR_BRIDGE: while Python connectors still run on the same Redis (a switch-over
 # from the Python services, see README.md), the interceptor also delivers to them.
 INTERCEPTOR_APP_VARS=(
+  CX_WEBHOOK_SERVICE_AGENT CX_WEBHOOK_ID_TOKEN_AUDIENCE CX_WEBHOOK_DEADLINE_MS
   PYTHON_CONNECTOR_BRIDGE
 )
 # Of the application settings, those that are switches: empty, true or false.
@@ -77,8 +81,8 @@ CONFIG_VARS=(
   CONNECTOR_SERVICE_NAME INTERCEPTOR_SERVICE_NAME
   CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
   PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME
-  CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES
-  JWT_SECRET_NAME
+  CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES INTERCEPTOR_INGRESS
+  JWT_SECRET_NAME CX_WEBHOOK_HEADER_SECRET_NAME CX_WEBHOOK_BASIC_AUTH_SECRET_NAME
   REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
   VPC_NETWORK VPC_CONNECTOR_NAME VPC_CONNECTOR_RANGE
   HUMAN_AGENT_ASSISTANT_TOPIC_ID CONVERSATION_LIFECYCLE_TOPIC_ID
@@ -87,7 +91,7 @@ CONFIG_VARS=(
   NEW_MESSAGE_SUBSCRIPTION_ID NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID
   DEAD_LETTER_TOPIC_ID DEAD_LETTER_SUBSCRIPTION_ID
   MAX_DELIVERY_ATTEMPTS ACK_DEADLINE_SECONDS
-  "${CONNECTOR_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"
+  "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}"
 )
 
 REQUIRED_APIS=(
@@ -109,6 +113,15 @@ ENV_VARS_DELIMITER='|'
 
 # Where the connector reads the JWT secret (its JWT_SECRET_KEY_PATH default).
 JWT_SECRET_MOUNT_PATH=/secret/jwt_secret_key
+
+# The CX webhook's secrets, one line each: the setting naming the secret, where the
+# interceptor reads it (each in a directory of its own: Cloud Run mounts one secret per
+# directory), the interceptor setting pointing there, and what precedes the generated value
+# (the Authorization value CX sends, or the basic-auth user name; %20 stands for a space).
+CX_WEBHOOK_SECRET_TABLE=(
+  "CX_WEBHOOK_HEADER_SECRET_NAME /secret/cx-webhook-header/authorization CX_WEBHOOK_HEADER_SECRET_PATH Bearer%20"
+  "CX_WEBHOOK_BASIC_AUTH_SECRET_NAME /secret/cx-webhook-basic-auth/credentials CX_WEBHOOK_BASIC_AUTH_PATH dialogflow-cx:"
+)
 
 # One line per Agent Assist notification: topic setting, subscription setting, and the
 # interceptor endpoint its push subscription delivers to.
@@ -172,6 +185,7 @@ load_config() {
   : "${PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME:=cloud-run-pubsub-invoker}"
   : "${CONNECTOR_MIN_INSTANCES:=1}"
   : "${INTERCEPTOR_MIN_INSTANCES:=1}"
+  : "${INTERCEPTOR_INGRESS:=internal}"
   : "${JWT_SECRET_NAME:=aa-integration-jwt-secret}"
   : "${REDIS_INSTANCE_ID:=aa-integration-redis}"
   : "${REDIS_TIER:=basic}"
@@ -202,6 +216,21 @@ load_config() {
   check_int INTERCEPTOR_MIN_INSTANCES 0 1000
   [[ $REDIS_TIER == basic || $REDIS_TIER == standard ]] ||
     die "REDIS_TIER must be basic or standard, not '$REDIS_TIER'"
+  case $INTERCEPTOR_INGRESS in
+    internal | all | internal-and-cloud-load-balancing) ;;
+    *) die "INTERCEPTOR_INGRESS must be internal, all or internal-and-cloud-load-balancing, not '$INTERCEPTOR_INGRESS'" ;;
+  esac
+  # The service agent's tokens are checked against both: one without the other is a mistake.
+  if [[ -n ${CX_WEBHOOK_SERVICE_AGENT:-} && -z ${CX_WEBHOOK_ID_TOKEN_AUDIENCE:-} ]]; then
+    die "CX_WEBHOOK_ID_TOKEN_AUDIENCE must be set with CX_WEBHOOK_SERVICE_AGENT (the webhook URLs)"
+  fi
+  if [[ -z ${CX_WEBHOOK_SERVICE_AGENT:-} && -n ${CX_WEBHOOK_ID_TOKEN_AUDIENCE:-} ]]; then
+    die "CX_WEBHOOK_SERVICE_AGENT must be set with CX_WEBHOOK_ID_TOKEN_AUDIENCE (service-<project number>@gcp-sa-dialogflow.iam.gserviceaccount.com)"
+  fi
+  if [[ -n ${CX_WEBHOOK_SERVICE_AGENT:-}${CX_WEBHOOK_HEADER_SECRET_NAME:-}${CX_WEBHOOK_BASIC_AUTH_SECRET_NAME:-} &&
+    $INTERCEPTOR_INGRESS == internal ]]; then
+    warn "the CX webhook is configured but INTERCEPTOR_INGRESS is internal: Dialogflow CX reaches it only through a load balancer or Service Directory (deploy/README.md)"
+  fi
   # Serverless VPC Access connectors need an unused /28 of the network.
   [[ $VPC_CONNECTOR_RANGE =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/28$ ]] ||
     die "VPC_CONNECTOR_RANGE must be an IPv4 /28 range such as 10.8.0.0/28, not '$VPC_CONNECTOR_RANGE'"
@@ -210,7 +239,7 @@ load_config() {
     [[ -z ${!name:-} || ${!name} == true || ${!name} == false ]] ||
       die "$name must be true or false (or empty for the service's default), not '${!name}'"
   done
-  for name in "${CONNECTOR_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
+  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}"; do
     [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
       die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
   done
@@ -402,7 +431,7 @@ create_runtime_service_accounts() {
 }
 
 # 48 bytes from the kernel CSPRNG, base64-encoded (64 characters, 384 bits), no newline.
-generate_jwt_secret() {
+generate_secret() {
   head -c 48 /dev/urandom | base64 | tr -d '\n'
 }
 
@@ -418,7 +447,41 @@ create_jwt_secret() {
   show "${create[@]}"
   info "(stdin: a freshly generated random secret, not shown)"
   ((dry_run)) && return 0
-  generate_jwt_secret | "${create[@]}"
+  generate_secret | "${create[@]}"
+}
+
+# The CX webhook's secrets that are configured: each created with a generated value when
+# missing (kept when it exists), and readable by the interceptor's account, on that secret
+# only. Read a value with `gcloud secrets versions access latest --secret=NAME` to enter it in
+# the CX console.
+create_cx_webhook_secrets() {
+  local row name_var prefix name create member
+  member="serviceAccount:$INTERCEPTOR_SA_EMAIL"
+  for row in "${CX_WEBHOOK_SECRET_TABLE[@]}"; do
+    read -r name_var _ _ prefix <<<"$row"
+    name=${!name_var:-}
+    [[ -n $name ]] || continue
+    step "Dialogflow CX webhook secret $name"
+    prefix=${prefix//%20/ }
+    if exists gcloud secrets describe "$name"; then
+      info "secret $name exists; keeping it (CX keeps sending the value it has)"
+    else
+      create=(gcloud secrets create "$name"
+        --replication-policy=user-managed --locations="$SERVICE_REGION" --data-file=-)
+      show "${create[@]}"
+      info "(stdin: '$prefix' and a freshly generated random secret, not shown)"
+      if ((!dry_run)); then
+        { printf '%s' "$prefix"; generate_secret; } | "${create[@]}"
+      fi
+    fi
+    if binding_exists roles/secretmanager.secretAccessor "$member" \
+      gcloud secrets get-iam-policy "$name"; then
+      info "$INTERCEPTOR_SA_EMAIL may already read $name"
+    else
+      run_iam gcloud secrets add-iam-policy-binding "$name" \
+        --member="$member" --role=roles/secretmanager.secretAccessor --format=none
+    fi
+  done
 }
 
 create_redis() {
@@ -530,21 +593,56 @@ deploy_connector() {
 deploy_interceptor() {
   step "Deploying $INTERCEPTOR_SERVICE_NAME"
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
-  local extra env_flag
+  local extra env_flag row name_var mount setting mounts=() secrets_flag=()
   while IFS= read -r extra; do pairs+=("$extra"); done \
-    < <(optional_env_pairs "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
+    < <(optional_env_pairs "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}")
+  # The CX webhook's secrets, mounted as files the interceptor is told about.
+  for row in "${CX_WEBHOOK_SECRET_TABLE[@]}"; do
+    read -r name_var mount setting _ <<<"$row"
+    [[ -n ${!name_var:-} ]] || continue
+    pairs+=("$setting=$mount")
+    mounts+=("$mount=${!name_var}:latest")
+  done
   env_flag=$(env_vars_flag "${pairs[@]}")
-  # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
-  # an identity token of an account holding run.invoker.
+  if ((${#mounts[@]})); then
+    local mount_list='' one
+    for one in "${mounts[@]}"; do mount_list+="${mount_list:+,}$one"; done
+    secrets_flag=("--set-secrets=$mount_list")
+  fi
+  # Only with an identity token of an account holding run.invoker (the Pub/Sub invoker, and
+  # the Dialogflow service agent when the CX webhook is on). Ingress internal by default
+  # (Pub/Sub push counts as internal); Dialogflow CX calls from outside the VPC, so a webhook
+  # needs INTERCEPTOR_INGRESS=all or a load balancer (see deploy/README.md).
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
     --image="$INTERCEPTOR_IMAGE" \
     --region="$SERVICE_REGION" \
     --service-account="$INTERCEPTOR_SA_EMAIL" \
-    --ingress=internal \
+    --ingress="$INTERCEPTOR_INGRESS" \
     --no-allow-unauthenticated \
     --vpc-connector="$VPC_CONNECTOR_NAME" \
     --min-instances="$INTERCEPTOR_MIN_INSTANCES" \
-    "$env_flag"
+    "$env_flag" \
+    "${secrets_flag[@]}"
+}
+
+# grant_interceptor_invoker EMAIL: run.invoker on the interceptor for that account.
+grant_interceptor_invoker() {
+  local member="serviceAccount:$1"
+  if binding_exists roles/run.invoker "$member" \
+    gcloud run services get-iam-policy "$INTERCEPTOR_SERVICE_NAME" --region="$SERVICE_REGION"; then
+    info "$1 may already invoke $INTERCEPTOR_SERVICE_NAME"
+  else
+    run_iam gcloud run services add-iam-policy-binding "$INTERCEPTOR_SERVICE_NAME" \
+      --region="$SERVICE_REGION" --member="$member" --role=roles/run.invoker --format=none
+  fi
+}
+
+# The Dialogflow service agent may call the interceptor (Cloud Run checks its ID token
+# before the interceptor checks audience and account again).
+allow_dialogflow_service_agent() {
+  [[ -n ${CX_WEBHOOK_SERVICE_AGENT:-} ]] || return 0
+  step "Dialogflow CX webhook: the service agent may call the interceptor"
+  grant_interceptor_invoker "$CX_WEBHOOK_SERVICE_AGENT"
 }
 
 # service_url NAME
@@ -623,14 +721,7 @@ setup_pubsub() {
   create_dead_letter_topic
 
   ensure_service_account "$PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME" "Pub/Sub push to the interceptor"
-  local invoker="serviceAccount:$INVOKER_SA_EMAIL"
-  if binding_exists roles/run.invoker "$invoker" \
-    gcloud run services get-iam-policy "$INTERCEPTOR_SERVICE_NAME" --region="$SERVICE_REGION"; then
-    info "$INVOKER_SA_EMAIL may already invoke $INTERCEPTOR_SERVICE_NAME"
-  else
-    run_iam gcloud run services add-iam-policy-binding "$INTERCEPTOR_SERVICE_NAME" \
-      --region="$SERVICE_REGION" --member="$invoker" --role=roles/run.invoker --format=none
-  fi
+  grant_interceptor_invoker "$INVOKER_SA_EMAIL"
 
   local interceptor_url
   interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
@@ -664,6 +755,12 @@ print_summary() {
     read -r topic_var _ _ <<<"$row"
     info "  projects/$GCP_PROJECT_ID/topics/${!topic_var}"
   done
+  if [[ -n ${CX_WEBHOOK_SERVICE_AGENT:-}${CX_WEBHOOK_HEADER_SECRET_NAME:-}${CX_WEBHOOK_BASIC_AUTH_SECRET_NAME:-} ]]; then
+    url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
+    info "Dialogflow CX webhook (register it in the agent; see deploy/README.md):"
+    info "  standard  $url/dialogflow-cx-webhook"
+    info "  flexible  $url/dialogflow-cx-webhook/flexible"
+  fi
 }
 
 usage() {
@@ -690,12 +787,14 @@ main() {
   enable_apis
   create_runtime_service_accounts
   create_jwt_secret
+  create_cx_webhook_secrets
   create_redis
   create_vpc_connector
   read_redis_address
   create_image_repository
   build_images
   deploy_interceptor
+  allow_dialogflow_service_agent
   deploy_connector
   setup_pubsub
   print_summary

@@ -2,8 +2,9 @@
 #
 # Removes what deploy/deploy.sh created: the push and dead-letter subscriptions, the topics,
 # both Cloud Run services, the VPC Access connector, the Redis instance (and every event in
-# it), the JWT secret (every issued token becomes invalid), the project role bindings and the
-# three service accounts, and the Artifact Registry repository with its images.
+# it), the JWT secret (every issued token becomes invalid) and the CX webhook's secrets when
+# configured, the project role bindings and the three service accounts, and the Artifact
+# Registry repository with its images.
 #
 # Usage:
 #   deploy/teardown.sh [--env-file FILE] [--yes] [--dry-run] [--keep-topics]
@@ -101,6 +102,12 @@ delete_redis() {
 delete_secret() {
   step "Deleting the JWT secret"
   delete_if_exists "secret $JWT_SECRET_NAME" gcloud secrets describe "$JWT_SECRET_NAME"
+  local row name_var
+  for row in "${CX_WEBHOOK_SECRET_TABLE[@]}"; do
+    read -r name_var _ <<<"$row"
+    [[ -n ${!name_var:-} ]] || continue
+    delete_if_exists "secret ${!name_var}" gcloud secrets describe "${!name_var}"
+  done
 }
 
 # revoke_project_roles EMAIL ROLE...: removes the bindings deploy.sh added, so the project

@@ -1,13 +1,13 @@
 //! The interceptor service: built from its configuration, then run on a listener until a
 //! shutdown token fires.
 //!
-//! Its HTTP surface is the intake's four push endpoints (see [`agent_assist_intake`]) plus
-//! `/status`, `/ready` and `/metrics`.
+//! Its HTTP surface is the intake's four push endpoints and its Dialogflow CX webhook (see
+//! [`agent_assist_intake`]) plus `/status`, `/ready` and `/metrics`.
 
 use std::sync::Arc;
 
 use agent_assist_core::ConversationBus;
-use agent_assist_intake::{push_routes, Intake, IntakeMetrics};
+use agent_assist_intake::{cx_webhook_routes, push_routes, CxWebhook, Intake, IntakeMetrics};
 use anyhow::Context;
 use axum::extract::State;
 use axum::response::Response;
@@ -23,6 +23,7 @@ use crate::config::InterceptorConfig;
 pub struct Interceptor {
     config: InterceptorConfig,
     intake: Intake,
+    cx_webhook: CxWebhook,
     router: Router,
 }
 
@@ -44,6 +45,8 @@ impl Interceptor {
             bus.clone(),
             Arc::new(IntakeMetrics::register(&mut registry)),
         );
+        let cx_webhook = CxWebhook::build(&config.cx_webhook, &bus, &mut registry)
+            .context("Dialogflow CX webhook")?;
         let operations = Operations {
             bus,
             registry: Arc::new(registry),
@@ -54,12 +57,14 @@ impl Interceptor {
             .route("/metrics", get(metrics))
             .with_state(operations)
             .merge(push_routes(intake.clone(), config.max_push_body_bytes))
+            .merge(cx_webhook_routes(cx_webhook.clone()))
             .layer(agent_assist_core::telemetry::http_trace_layer(
                 config.project_id.clone(),
             ));
         Ok(Self {
             config,
             intake,
+            cx_webhook,
             router,
         })
     }
@@ -67,6 +72,11 @@ impl Interceptor {
     /// The intake (tests read its metrics).
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// The CX webhook (tests read its metrics).
+    pub fn cx_webhook(&self) -> &CxWebhook {
+        &self.cx_webhook
     }
 
     /// The whole HTTP surface.

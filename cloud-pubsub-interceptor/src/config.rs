@@ -1,6 +1,7 @@
 //! The interceptor's settings, read once at start-up.
 
 use agent_assist_core::config::{BusConfig, ConfigError, DefaultBus, Settings};
+use agent_assist_intake::CxWebhookConfig;
 
 /// Largest push body accepted (`MAX_PUSH_BODY_BYTES`, default 16 MiB). Pub/Sub messages are at
 /// most 10 MiB, which base64 and the envelope grow to about 13.4 MiB.
@@ -17,6 +18,9 @@ pub struct InterceptorConfig {
     /// Redis (`REDIS_URL`, or `REDISHOST`/`REDISPORT`, default `localhost:6379`) and history
     /// settings; see [`BusConfig`].
     pub bus: BusConfig,
+    /// The Dialogflow CX webhook: credentials (`CX_WEBHOOK_*`), deadline, and the integration
+    /// key lifetime (`INTEGRATION_KEY_TTL_SECONDS`, as the connector reads it).
+    pub cx_webhook: CxWebhookConfig,
 }
 
 impl InterceptorConfig {
@@ -30,6 +34,7 @@ impl InterceptorConfig {
             )?,
             project_id: settings.get("GCP_PROJECT_ID"),
             bus: BusConfig::from_settings(settings, DefaultBus::LocalRedis)?,
+            cx_webhook: CxWebhookConfig::from_settings(settings)?,
         })
     }
 }

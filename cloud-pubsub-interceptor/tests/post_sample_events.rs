@@ -1,7 +1,7 @@
 //! Runs the real `post-sample-events` binary against a stand-in push endpoint on loopback and
 //! checks what it sent: the route per kind, the Pub/Sub envelope, the decoded sample with the
-//! conversation replaced, the recognition attributes, the bearer token, unique message ids, and
-//! the exit status when the endpoint refuses a post.
+//! conversation replaced, the recognition attributes, the bearer token, unique message ids, the
+//! CX webhook request, and the exit status when the endpoint refuses a post.
 
 use std::sync::{Arc, Mutex};
 
@@ -102,7 +102,7 @@ async fn posts_every_sample_as_a_pubsub_push() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{output:?}");
 
-    let recorded = stand_in.recorded.lock().unwrap().clone();
+    let mut recorded = stand_in.recorded.lock().unwrap().clone();
     let kinds: Vec<&str> = recorded.iter().map(|r| r.kind.as_str()).collect();
     assert_eq!(
         kinds,
@@ -111,7 +111,22 @@ async fn posts_every_sample_as_a_pubsub_push() {
             "conversation-lifecycle-event",
             "new-message-event",
             "new-recognition-result-notification-event",
+            "dialogflow-cx-webhook",
         ]
+    );
+
+    // The virtual agent's sample is a CX WebhookRequest, POSTed as CX calls the webhook.
+    let webhook = recorded.pop().unwrap();
+    assert!(stdout.contains("virtual-agent-event: 204"), "{stdout}");
+    assert_eq!(webhook.authorization.as_deref(), Some("Bearer push-token"));
+    let mut expected: Value = expected_data(include_str!("../samples/virtual-agent-event.json"));
+    let call_id = webhook.body["detectIntentResponseId"].as_str().unwrap();
+    assert!(!call_id.is_empty() && call_id != expected["detectIntentResponseId"]);
+    expected["detectIntentResponseId"] = call_id.into();
+    assert_eq!(webhook.body, expected);
+    assert_eq!(
+        webhook.body["sessionInfo"]["parameters"]["agent_assist_conversation"],
+        CONVERSATION
     );
     let samples = [
         include_str!("../samples/human-agent-assistant-event.json"),
@@ -197,7 +212,7 @@ async fn a_refused_post_fails_the_run_but_the_others_are_still_sent() {
         stdout.contains("conversation-lifecycle-event: 500"),
         "{stdout}"
     );
-    assert_eq!(stand_in.recorded.lock().unwrap().len(), 4);
+    assert_eq!(stand_in.recorded.lock().unwrap().len(), 5);
 }
 
 #[tokio::test]

@@ -6,8 +6,16 @@ output "connector_url" {
 }
 
 output "interceptor_url" {
-  description = "URL of the Pub/Sub interceptor (internal ingress; the push subscriptions deliver to it)."
+  description = "URL of the Pub/Sub interceptor (the push subscriptions deliver to it)."
   value       = google_cloud_run_v2_service.interceptor.uri
+}
+
+output "cx_webhook_urls" {
+  description = "Where to register the Dialogflow CX webhook (standard and flexible); see deploy/README.md."
+  value = {
+    standard = "${google_cloud_run_v2_service.interceptor.uri}/dialogflow-cx-webhook"
+    flexible = "${google_cloud_run_v2_service.interceptor.uri}/dialogflow-cx-webhook/flexible"
+  }
 }
 
 output "notification_topics" {

@@ -14,22 +14,23 @@ locals {
     CONVERSATION_HISTORY_TTL_SECONDS = var.conversation_history_ttl_seconds
     DEDUP_WINDOW_SECONDS             = var.dedup_window_seconds
     REDIS_TIMEOUT_MS                 = var.redis_timeout_ms
+    INTEGRATION_KEY_TTL_SECONDS      = var.integration_key_ttl_seconds
   }
   connector_app_settings = {
-    AUTH_OPTION                 = var.auth_option
-    APP_AUTH_OPTION             = var.app_auth_option
-    SALESFORCE_DOMAIN           = var.salesforce_domain
-    SALESFORCE_ORGANIZATION_ID  = var.salesforce_organization_id
-    GENESYS_CLOUD_ENVIRONMENT   = var.genesys_cloud_environment
-    TWILIO_FLEX_ENVIRONMENT     = var.twilio_flex_environment
-    TWILIO_ACCOUNT_SID          = var.twilio_account_sid
-    CORS_ALLOWED_ORIGINS        = var.cors_allowed_origins
-    JWT_TOKEN_LIFETIME          = var.jwt_token_lifetime
-    INTEGRATION_KEY_TTL_SECONDS = var.integration_key_ttl_seconds
-    DISCONNECT_ON_TOKEN_EXPIRY  = var.disconnect_on_token_expiry
+    AUTH_OPTION                = var.auth_option
+    APP_AUTH_OPTION            = var.app_auth_option
+    SALESFORCE_DOMAIN          = var.salesforce_domain
+    SALESFORCE_ORGANIZATION_ID = var.salesforce_organization_id
+    GENESYS_CLOUD_ENVIRONMENT  = var.genesys_cloud_environment
+    TWILIO_FLEX_ENVIRONMENT    = var.twilio_flex_environment
+    TWILIO_ACCOUNT_SID         = var.twilio_account_sid
+    CORS_ALLOWED_ORIGINS       = var.cors_allowed_origins
+    JWT_TOKEN_LIFETIME         = var.jwt_token_lifetime
+    DISCONNECT_ON_TOKEN_EXPIRY = var.disconnect_on_token_expiry
   }
   interceptor_app_settings = {
     PYTHON_CONNECTOR_BRIDGE = var.python_connector_bridge
+    CX_WEBHOOK_DEADLINE_MS  = var.cx_webhook_deadline_ms
   }
 
   # With push_auth_audience set, the interceptor verifies the push tokens itself: their
@@ -46,21 +47,30 @@ locals {
   )
   interceptor_env = merge(
     local.redis_env,
-    { for name, value in merge(local.interceptor_app_settings, local.shared_app_settings) : name => value if value != "" },
+    { for name, value in merge(local.shared_app_settings, local.interceptor_app_settings) : name => value if value != "" },
     local.push_auth_env,
+    local.cx_webhook_env,
   )
+
+  # deploy.sh's INTERCEPTOR_INGRESS, as the API spells it.
+  ingress_api = {
+    internal                          = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+    all                               = "INGRESS_TRAFFIC_ALL"
+    internal-and-cloud-load-balancing = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+  }
 
   # The connector reads the key from /secret/jwt_secret_key (its JWT_SECRET_KEY_PATH default).
   jwt_secret_mount_dir = "/secret"
   jwt_secret_file      = "jwt_secret_key"
 }
 
-# Reachable only from inside the project (Pub/Sub push counts as internal) and only with an
-# identity token of an account holding run.invoker: the Pub/Sub invoker.
+# Only with an identity token of an account holding run.invoker: the Pub/Sub invoker, and the
+# Dialogflow service agent when the CX webhook is on. Ingress internal by default (Pub/Sub push
+# counts as internal); Dialogflow CX calls from outside the VPC (see deploy/README.md).
 resource "google_cloud_run_v2_service" "interceptor" {
   name     = var.interceptor_service_name
   location = var.service_region
-  ingress  = "INGRESS_TRAFFIC_INTERNAL_ONLY"
+  ingress  = local.ingress_api[var.interceptor_ingress]
   # teardown.sh deletes the services; `terraform destroy` must be able to as well.
   deletion_protection = false
 
@@ -80,6 +90,21 @@ resource "google_cloud_run_v2_service" "interceptor" {
       egress = "PRIVATE_RANGES_ONLY"
     }
 
+    # The CX webhook's secrets (cx_webhook.tf), one directory each.
+    dynamic "volumes" {
+      for_each = local.cx_webhook_secrets
+      content {
+        name = "cx-webhook-${volumes.key}"
+        secret {
+          secret = google_secret_manager_secret.cx_webhook[volumes.key].secret_id
+          items {
+            version = "latest"
+            path    = volumes.value.file
+          }
+        }
+      }
+    }
+
     containers {
       image = local.interceptor_image
 
@@ -90,6 +115,14 @@ resource "google_cloud_run_v2_service" "interceptor" {
           value = env.value
         }
       }
+
+      dynamic "volume_mounts" {
+        for_each = local.cx_webhook_secrets
+        content {
+          name       = "cx-webhook-${volume_mounts.key}"
+          mount_path = volume_mounts.value.mount_dir
+        }
+      }
     }
   }
 
@@ -98,9 +131,18 @@ resource "google_cloud_run_v2_service" "interceptor" {
       condition     = var.interceptor_image != "" || var.image_tag != ""
       error_message = "Set image_tag (the tag of the images in artifact_repository) or interceptor_image."
     }
+    precondition {
+      condition     = (var.cx_webhook_service_agent == "") == (var.cx_webhook_id_token_audience == "")
+      error_message = "Set cx_webhook_service_agent and cx_webhook_id_token_audience together (or neither)."
+    }
   }
 
-  depends_on = [google_project_iam_member.interceptor]
+  # The revision starts only once its account may read the webhook's secrets.
+  depends_on = [
+    google_project_iam_member.interceptor,
+    google_secret_manager_secret_iam_member.cx_webhook_interceptor,
+    google_secret_manager_secret_version.cx_webhook,
+  ]
 }
 
 # Public (desktops connect directly; every request carries a token), one-hour timeout for

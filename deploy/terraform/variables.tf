@@ -254,6 +254,43 @@ variable "push_auth_audience" {
   default     = ""
 }
 
+variable "interceptor_ingress" {
+  description = "Who may reach the interceptor at the network level: internal (only the VPC and Google sources such as Pub/Sub push), all (the internet; Cloud Run still admits only the invoker accounts' ID tokens), or internal-and-cloud-load-balancing (a load balancer in front, e.g. for mutual TLS). Dialogflow CX calls the webhook from outside the VPC: see deploy/README.md."
+  type        = string
+  default     = "internal"
+
+  validation {
+    condition     = contains(["internal", "all", "internal-and-cloud-load-balancing"], var.interceptor_ingress)
+    error_message = "interceptor_ingress must be internal, all or internal-and-cloud-load-balancing."
+  }
+}
+
+# ---- Dialogflow CX webhook (optional; empty: off) ----------------------------------------
+
+variable "cx_webhook_service_agent" {
+  description = "The Dialogflow service agent allowed to call the interceptor's CX webhook with its ID token (service-<number of the CX agent's project>@gcp-sa-dialogflow.iam.gserviceaccount.com): it gets roles/run.invoker on the interceptor, which checks the token's account and audience. Requires cx_webhook_id_token_audience."
+  type        = string
+  default     = ""
+}
+
+variable "cx_webhook_id_token_audience" {
+  description = "The audiences the service agent's tokens carry, comma-separated: the webhook URLs as registered in CX, without query string (<interceptor URL>/dialogflow-cx-webhook and <interceptor URL>/dialogflow-cx-webhook/flexible). Required with cx_webhook_service_agent."
+  type        = string
+  default     = ""
+}
+
+variable "cx_webhook_header_secret_name" {
+  description = "Secret Manager secret for the webhook's static-header method, created with the value 'Bearer <random>', readable by the interceptor only, mounted into it (CX_WEBHOOK_HEADER_SECRET_PATH). Empty: off."
+  type        = string
+  default     = ""
+}
+
+variable "cx_webhook_basic_auth_secret_name" {
+  description = "Secret Manager secret for the webhook's basic-auth method, created with the value 'dialogflow-cx:<random>', readable by the interceptor only, mounted into it (CX_WEBHOOK_BASIC_AUTH_PATH). Empty: off."
+  type        = string
+  default     = ""
+}
+
 # ---- Application settings (optional; empty means the service's built-in default) --------
 # Set on the services only when non-empty, as deploy.sh does. None of them is a secret.
 
@@ -312,7 +349,13 @@ variable "jwt_token_lifetime" {
 }
 
 variable "integration_key_ttl_seconds" {
-  description = "Connector: seconds a /conversation-name entry is kept (service default 86400)."
+  description = "Both services: seconds a /conversation-name entry is kept, and a CX webhook context waits for its integration key (service default 86400)."
+  type        = string
+  default     = ""
+}
+
+variable "cx_webhook_deadline_ms" {
+  description = "Interceptor: milliseconds the CX webhook has to answer before it answers 503 (service default 3000; keep it below the webhook's timeout in CX, 5 s by default)."
   type        = string
   default     = ""
 }

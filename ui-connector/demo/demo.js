@@ -20,9 +20,13 @@
     'conversation-lifecycle-event',
     'new-message-event',
     'new-recognition-result-notification-event',
+    'virtual-agent-event',
   ];
   // Kinds whose sample comes with Pub/Sub message attributes (`<kind>.attributes.json`).
   const KINDS_WITH_ATTRIBUTES = new Set(['new-recognition-result-notification-event']);
+  // The kind posted to the Dialogflow CX webhook (its sample is a CX WebhookRequest), not pushed.
+  const WEBHOOK_KIND = 'virtual-agent-event';
+  const WEBHOOK_PATH = '/dialogflow-cx-webhook';
   // The conversation the samples name; replaced by the joined one before posting.
   const PLACEHOLDER = 'projects/demo-project/locations/global/conversations/demo-conversation';
   const ACK_TIMEOUT_MS = 10000;
@@ -286,9 +290,36 @@
     showRecovery();
   }
 
+  /** A short text for a CX parameter value (CX sends dates, amounts... as objects). */
+  function parameterText(value) {
+    if (value && typeof value === 'object') {
+      if ('amount' in value && 'currencyCode' in value) return `${value.amount} ${value.currencyCode}`;
+      if ('year' in value && 'month' in value && 'day' in value) return `${value.year}-${value.month}-${value.day}`;
+      return JSON.stringify(value);
+    }
+    return String(value);
+  }
+
+  /** What the virtual agent knew: intent, page, sentiment, what the caller said, parameters. */
+  function summarizeVirtualAgent(data) {
+    const parts = [];
+    if (data.intent) parts.push(`Intent: ${data.intent.displayName || data.intent.name}`);
+    if (data.page) parts.push(`Page: ${data.page.displayName || data.page.name}`);
+    if (data.sentiment && typeof data.sentiment.score === 'number') parts.push(`Sentiment: ${data.sentiment.score}`);
+    const said = data.input && (data.input.text || data.input.transcript);
+    if (said) parts.push(`Caller: “${said}”`);
+    const parameters = data.parameters || data.query || {};
+    for (const [name, value] of Object.entries(parameters)) {
+      if (name === 'agent_assist_conversation' || value === null) continue;
+      parts.push(`${name} = ${parameterText(value)}`);
+    }
+    return parts.join(' · ');
+  }
+
   /** A one-line, human summary of the Dialogflow payload. */
   function summarize(kind, data) {
     if (!data || typeof data !== 'object') return '';
+    if (kind === WEBHOOK_KIND) return summarizeVirtualAgent(data);
     if (kind === 'human-agent-assistant-event') {
       const parts = [];
       for (const result of data.suggestionResults || []) {
@@ -372,7 +403,8 @@
     const details = document.createElement('details');
     details.open = true;
     const detailsSummary = document.createElement('summary');
-    detailsSummary.textContent = 'Dialogflow payload (data)';
+    detailsSummary.textContent = event.data_type === WEBHOOK_KIND
+      ? 'Virtual agent context (data)' : 'Dialogflow payload (data)';
     const pre = document.createElement('pre');
     pre.dataset.testid = 'event-data';
     pre.textContent = pretty;
@@ -418,6 +450,10 @@
     const messageId = `demo-${Date.now()}-${state.postCounter}-${Math.floor(Math.random() * 1e6)}`;
     try {
       const sample = await loadSample(kind);
+      if (kind === WEBHOOK_KIND) {
+        await postToWebhook(entry, kind, sample.data, conversation, messageId);
+        return;
+      }
       const data = JSON.stringify(substituteConversation(sample.data, conversation));
       const project = (conversation.match(/^projects\/([^/]+)\//) || [])[1] || 'demo-project';
       const body = {
@@ -442,6 +478,30 @@
       entry.dataset.state = 'error';
       entry.textContent = `${kind}: ${error.message}`;
     }
+  }
+
+  /**
+   * Calls the CX webhook as Dialogflow CX would: the sample WebhookRequest with the conversation
+   * in its session parameters and a `detectIntentResponseId` of its own (the webhook answers a
+   * repeated id from memory). Local mode's webhook needs no credentials.
+   */
+  async function postToWebhook(entry, kind, sample, conversation, callId) {
+    const request = substituteConversation(sample, conversation);
+    request.detectIntentResponseId = callId;
+    const response = await fetch(WEBHOOK_PATH, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(request),
+    });
+    const text = await response.text();
+    entry.dataset.status = String(response.status);
+    entry.dataset.state = response.ok ? 'ok' : 'error';
+    let outcome = text;
+    try {
+      const parameters = JSON.parse(text).sessionInfo.parameters;
+      outcome = `published: ${parameters.agent_assist_context_published}`;
+    } catch (_) { /* an error body: shown as it is */ }
+    entry.textContent = `${kind}: ${response.status} ${outcome} (detectIntentResponseId ${callId})`;
   }
 
   // ---------------------------------------------------------------- wiring

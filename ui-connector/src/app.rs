@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use agent_assist_core::ConversationBus;
+use agent_assist_intake::cx_webhook::PendingContexts;
 use anyhow::Context;
 use axum::extract::State;
 use axum::response::Response;
@@ -92,6 +93,7 @@ impl Connector {
                 &bus,
                 config.integration_key_ttl,
                 jwt.clone(),
+                PendingContexts::new(&bus, config.integration_key_ttl),
             )))
             .merge(crate::dialogflow_proxy::routes(ProxyState {
                 proxy: Arc::new(DialogflowProxy::new(&config.proxy)?),
@@ -99,9 +101,9 @@ impl Connector {
                 metrics: metrics.clone(),
             }));
         // The test page at `/` in every mode, as the Python connector served its own; local
-        // mode's also posts samples through the push endpoints it adds.
+        // mode's also posts samples through the push endpoints and the CX webhook it adds.
         let router = match config.local_mode {
-            true => router.merge(crate::local_mode::routes(&bus)),
+            true => router.merge(crate::local_mode::routes(&bus, &config)?),
             false => router.merge(crate::demo_page::routes(PageMode::Production)),
         };
         let router = router

@@ -92,6 +92,11 @@ const SAMPLES: &[(&str, &str, &str)] = &[
         ),
     ),
     (
+        "/demo/samples/virtual-agent-event.json",
+        JSON,
+        include_str!("../../cloud-pubsub-interceptor/samples/virtual-agent-event.json"),
+    ),
+    (
         "/demo/samples/new-recognition-result-notification-event.attributes.json",
         JSON,
         include_str!(
@@ -209,7 +214,13 @@ mod tests {
             assert_eq!(status, StatusCode::OK, "{kind}");
             assert_eq!(content_type.as_deref(), Some(JSON));
             let sample: serde_json::Value = serde_json::from_str(&body).unwrap();
-            assert_eq!(sample["conversation"], PLACEHOLDER, "{kind}");
+            // Pub/Sub samples are Dialogflow events; the virtual agent's is a CX webhook call.
+            let conversation = if kind.is_pubsub() {
+                &sample["conversation"]
+            } else {
+                &sample["sessionInfo"]["parameters"]["agent_assist_conversation"]
+            };
+            assert_eq!(conversation, PLACEHOLDER, "{kind}");
         }
         let (status, _, body) =
             get_path("/demo/samples/new-recognition-result-notification-event.attributes.json")

@@ -14,23 +14,21 @@
 //!
 //! Differences, on purpose: a missing `GET` parameter is 400 (Python looked up the key `"None"`
 //! and answered `""`), an empty `DELETE` parameter is 400 (Python: 404); a key is at most
-//! [`MAX_KEY_BYTES`] without control characters and a name must be a conversation name
+//! [`MAX_KEY_BYTES`](integration_key::MAX_KEY_BYTES) without control characters and a name must be a conversation name
 //! ([`ConversationName::parse`]) where Python stored anything; nothing is written for a refused
 //! request (Python wrote before checking); entries expire after `INTEGRATION_KEY_TTL_SECONDS`
 //! (Python kept them forever).
 //!
-//! **Storage, shared with the Python connector.** An entry is stored the Python way: the Redis
-//! key is the bare lowercase SHA-256 hex digest of the integration key (no prefix), the value
-//! the name as posted. One copy, read and written by both services, so while Python connectors
-//! and ours run on the same Redis (a switch-over, in either direction), a key posted to one is
-//! found, overwritten and deleted through the other, and the two can never disagree. Entries
-//! written by earlier versions of this connector, under `agent-assist:integration-key:<digest>`,
-//! are still read when the shared one is missing, and deleted with it, until they expire.
+//! Storage is shared with the Python connector (one copy, the bare SHA-256 digest as the Redis
+//! key; see [`agent_assist_core::integration_key`], where the CX webhook reads it too). Mapping
+//! a key publishes the Dialogflow CX virtual agent's context waiting for it, if any.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_assist_core::{ConversationBus, ConversationName, KeyValueStore};
+use agent_assist_core::integration_key::{self, IntegrationKeys, InvalidIntegrationKey};
+use agent_assist_core::{ConversationBus, ConversationName};
+use agent_assist_intake::cx_webhook::PendingContexts;
 use axum::extract::{FromRef, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -38,39 +36,35 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use sha2::{Digest, Sha256};
 
 use crate::jwt::{Authorized, JwtKeys};
-
-/// The namespace earlier versions stored entries under (`agent-assist:integration-key:`).
-pub const LEGACY_NAMESPACE: &str = "integration-key";
-
-/// Longest integration key accepted, in bytes (phone numbers and call ids are far shorter).
-pub const MAX_KEY_BYTES: usize = 1024;
 
 /// What `/conversation-name` needs.
 #[derive(Clone, FromRef)]
 pub struct IntegrationKeysState {
-    /// Entries the Python way: bare digests.
     #[from_ref(skip)]
-    pub shared: KeyValueStore,
-    /// Entries of earlier versions, read and deleted only.
-    #[from_ref(skip)]
-    pub legacy: KeyValueStore,
+    pub keys: IntegrationKeys,
     /// `INTEGRATION_KEY_TTL_SECONDS`.
     #[from_ref(skip)]
     pub ttl: Duration,
     pub jwt: Arc<JwtKeys>,
+    /// CX virtual agents' contexts waiting for their key to be mapped.
+    #[from_ref(skip)]
+    pub pending_contexts: PendingContexts,
 }
 
 impl IntegrationKeysState {
-    pub fn new(bus: &ConversationBus, ttl: Duration, jwt: Arc<JwtKeys>) -> Self {
-        let legacy = bus.key_value_store(LEGACY_NAMESPACE);
+    pub fn new(
+        bus: &ConversationBus,
+        ttl: Duration,
+        jwt: Arc<JwtKeys>,
+        pending_contexts: PendingContexts,
+    ) -> Self {
         Self {
-            shared: legacy.unprefixed(),
-            legacy,
+            keys: IntegrationKeys::new(bus),
             ttl,
             jwt,
+            pending_contexts,
         }
     }
 }
@@ -113,13 +107,8 @@ impl IntoResponse for KeyError {
     }
 }
 
-/// The Redis key of an integration key: its SHA-256 as lowercase hex, as the Python service
-/// computes it (`hashlib.sha256(key.encode('utf-8')).hexdigest()`, `main.py:195`).
-pub fn storage_key(integration_key: &str) -> String {
-    hex::encode(Sha256::digest(integration_key.as_bytes()))
-}
-
-/// A non-empty integration key of at most [`MAX_KEY_BYTES`], without control characters.
+/// A non-empty integration key of at most [`MAX_KEY_BYTES`](integration_key::MAX_KEY_BYTES),
+/// without control characters.
 fn integration_key(value: Option<&Value>) -> Result<&str, KeyError> {
     let key = match value {
         None | Some(Value::Null) => return Err(KeyError::BadRequest),
@@ -135,17 +124,10 @@ fn integration_key(value: Option<&Value>) -> Result<&str, KeyError> {
 }
 
 fn checked_key(key: &str) -> Result<&str, KeyError> {
-    if key.len() > MAX_KEY_BYTES {
-        return Err(KeyError::Invalid(format!(
-            "conversationIntegrationKey is longer than {MAX_KEY_BYTES} bytes"
-        )));
-    }
-    if key.chars().any(char::is_control) {
-        return Err(KeyError::Invalid(
-            "conversationIntegrationKey contains control characters".into(),
-        ));
-    }
-    Ok(key)
+    integration_key::check(key).map_err(|e| match e {
+        InvalidIntegrationKey::Empty => KeyError::BadRequest,
+        other => KeyError::Invalid(format!("conversationIntegrationKey: {other}")),
+    })
 }
 
 /// A non-empty conversation name ([`ConversationName::parse`]'s shape), kept as posted.
@@ -188,8 +170,14 @@ async fn store(
     let key = integration_key(request.get("conversationIntegrationKey"))?;
     let name = conversation_name(request.get("conversationName"))?;
     state
-        .shared
-        .put(&storage_key(key), name, state.ttl)
+        .keys
+        .put(key, name, state.ttl)
+        .await
+        .map_err(unavailable)?;
+    // After the mapping is stored, so a context kept meanwhile is seen here or by its webhook.
+    state
+        .pending_contexts
+        .publish(key, name)
         .await
         .map_err(unavailable)?;
     let mut answer = Map::new();
@@ -202,11 +190,11 @@ async fn lookup(
     State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
 ) -> Result<Json<Value>, KeyError> {
-    let digest = storage_key(queried_key(&query)?);
-    let name = match state.shared.get(&digest).await.map_err(unavailable)? {
-        Some(name) => Some(name),
-        None => state.legacy.get(&digest).await.map_err(unavailable)?,
-    };
+    let name = state
+        .keys
+        .conversation_name(queried_key(&query)?)
+        .await
+        .map_err(unavailable)?;
     Ok(Json(
         json!({ "conversationName": name.unwrap_or_default() }),
     ))
@@ -217,10 +205,12 @@ async fn remove(
     State(state): State<IntegrationKeysState>,
     Query(query): Query<KeyQuery>,
 ) -> Result<&'static str, KeyError> {
-    let digest = storage_key(queried_key(&query)?);
-    let shared = state.shared.delete(&digest).await.map_err(unavailable)?;
-    let legacy = state.legacy.delete(&digest).await.map_err(unavailable)?;
-    match shared || legacy {
+    let existed = state
+        .keys
+        .delete(queried_key(&query)?)
+        .await
+        .map_err(unavailable)?;
+    match existed {
         true => Ok("Success"),
         false => Err(KeyError::NotFound),
     }
@@ -235,7 +225,7 @@ mod tests {
     #[test]
     fn storage_key_is_pythons_digest() {
         assert_eq!(
-            storage_key("+15551234"),
+            integration_key::storage_key("+15551234"),
             "905a43770135d0e3915dc6e53354c7f71b9619a37adef11e55e6876dd5f2501e"
         );
     }
@@ -245,13 +235,15 @@ mod tests {
         let key = |v: Value| integration_key(Some(&v)).map(str::to_owned);
         assert_eq!(key(json!("call-42")).unwrap(), "call-42");
         assert_eq!(
-            key(json!("x".repeat(MAX_KEY_BYTES))).unwrap().len(),
-            MAX_KEY_BYTES
+            key(json!("x".repeat(integration_key::MAX_KEY_BYTES)))
+                .unwrap()
+                .len(),
+            integration_key::MAX_KEY_BYTES
         );
         assert!(matches!(key(json!("")), Err(KeyError::BadRequest)));
         assert!(matches!(integration_key(None), Err(KeyError::BadRequest)));
         for bad in [
-            json!("x".repeat(MAX_KEY_BYTES + 1)),
+            json!("x".repeat(integration_key::MAX_KEY_BYTES + 1)),
             json!("a\nb"),
             json!("\u{7f}"),
             json!(5),

@@ -1,5 +1,5 @@
 //! `post-sample-events`: posts the realistic Dialogflow events in `samples/` to an interceptor as
-//! Pub/Sub push requests.
+//! Pub/Sub push requests, and the Dialogflow CX webhook request as CX would call the webhook.
 //!
 //! It exists so a developer can drive the whole pipeline (interceptor -> bus -> connector ->
 //! desktop) without a live Dialogflow conversation or a Pub/Sub subscription: point it at a
@@ -12,6 +12,7 @@ use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use agent_assist_core::EventType;
+use agent_assist_intake::cx_webhook::STANDARD_PATH;
 use agent_assist_intake::PushEnvelope;
 use anyhow::{bail, Context};
 use serde_json::{Map, Value};
@@ -20,7 +21,8 @@ use serde_json::{Map, Value};
 const PLACEHOLDER: &str = "projects/demo-project/locations/global/conversations/demo-conversation";
 
 const USAGE: &str = "\
-Posts sample Agent Assist events to an interceptor as Pub/Sub push requests.
+Posts sample Agent Assist events to an interceptor as Pub/Sub push requests, and a sample
+Dialogflow CX webhook request to its CX webhook.
 
 Usage: post-sample-events --url <base> [--conversation <name>] [--kind <kind>]... [--bearer <token>]
 
@@ -28,14 +30,16 @@ Usage: post-sample-events --url <base> [--conversation <name>] [--kind <kind>]..
   --conversation <name>  conversation to post to (default: the samples' placeholder,
                          projects/demo-project/locations/global/conversations/demo-conversation)
   --kind <kind>          one of human-agent-assistant-event, conversation-lifecycle-event,
-                         new-message-event, new-recognition-result-notification-event;
-                         repeatable (default: all four, in that order)
-  --bearer <token>       sent as `Authorization: Bearer <token>` (authenticated push endpoints)
+                         new-message-event, new-recognition-result-notification-event (each
+                         pushed to /<kind>), virtual-agent-event (a CX WebhookRequest POSTed to
+                         /dialogflow-cx-webhook); repeatable (default: all five, in that order)
+  --bearer <token>       sent as `Authorization: Bearer <token>` (authenticated push endpoints;
+                         the CX webhook's static header secret `Bearer <secret>`)
 
 Prints each response status; exits 1 if any post fails or answers other than 2xx.";
 
 /// One sample: the Dialogflow event JSON (the push message's `data`) and the message
-/// attributes Dialogflow sends with it.
+/// attributes Dialogflow sends with it; for `virtual-agent-event`, the CX `WebhookRequest`.
 struct Sample {
     data: &'static str,
     attributes: Option<&'static str>,
@@ -60,6 +64,10 @@ fn sample(kind: EventType) -> Sample {
             attributes: Some(include_str!(
                 "../../samples/new-recognition-result-notification-event.attributes.json"
             )),
+        },
+        EventType::VirtualAgentEvent => Sample {
+            data: include_str!("../../samples/virtual-agent-event.json"),
+            attributes: None,
         },
     }
 }
@@ -126,6 +134,14 @@ fn event_data(sample: &str, conversation: &str) -> anyhow::Result<String> {
     Ok(value.to_string())
 }
 
+/// The body CX POSTs to the standard webhook: the sample, conversation replaced, with a
+/// `detectIntentResponseId` of its own (the webhook answers a repeated id from memory).
+fn webhook_body(sample: &Sample, conversation: &str, call_id: &str) -> anyhow::Result<String> {
+    let mut request: Value = serde_json::from_str(&event_data(sample.data, conversation)?)?;
+    request["detectIntentResponseId"] = Value::from(call_id);
+    Ok(request.to_string())
+}
+
 /// The body Pub/Sub pushes: the event base64-encoded in `message.data`.
 fn push_body(
     kind: EventType,
@@ -169,14 +185,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     for (index, kind) in args.kinds.iter().copied().enumerate() {
         let message_id = format!("{run_id}{index:02}");
         let publish_time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let body = push_body(
-            kind,
-            &sample(kind),
-            &args.conversation,
-            &message_id,
-            &publish_time,
-        )?;
-        let url = format!("{}{}", args.url, kind.route());
+        let (path, body) = if kind.is_pubsub() {
+            let body = push_body(
+                kind,
+                &sample(kind),
+                &args.conversation,
+                &message_id,
+                &publish_time,
+            )?;
+            (kind.route(), body)
+        } else {
+            let body = webhook_body(&sample(kind), &args.conversation, &message_id)?;
+            (STANDARD_PATH.to_owned(), body)
+        };
+        let url = format!("{}{}", args.url, path);
         let mut request = client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -236,10 +258,36 @@ mod tests {
 
     #[test]
     fn every_sample_is_valid_json_and_names_the_placeholder() {
-        for kind in EventType::ALL {
+        for kind in EventType::PUBSUB {
             let value: Value = serde_json::from_str(sample(kind).data).unwrap();
             assert_eq!(value["conversation"], PLACEHOLDER, "{kind}");
         }
+        let request: Value =
+            serde_json::from_str(sample(EventType::VirtualAgentEvent).data).unwrap();
+        assert_eq!(
+            request["sessionInfo"]["parameters"]["agent_assist_conversation"],
+            PLACEHOLDER
+        );
+    }
+
+    #[test]
+    fn the_webhook_sample_gets_the_conversation_and_its_own_call_id() {
+        let body = webhook_body(
+            &sample(EventType::VirtualAgentEvent),
+            "projects/p/conversations/c1",
+            "run-7",
+        )
+        .unwrap();
+        let request: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(request["detectIntentResponseId"], "run-7");
+        assert_eq!(
+            request["sessionInfo"]["parameters"]["agent_assist_conversation"],
+            "projects/p/conversations/c1"
+        );
+        let request =
+            agent_assist_intake::cx_webhook::request::StandardRequest::parse(body.as_bytes())
+                .unwrap();
+        assert_eq!(request.tag(), "handoff-to-agent");
     }
 
     #[test]

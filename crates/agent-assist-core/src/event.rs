@@ -13,8 +13,9 @@ use serde_json::value::RawValue;
 
 use crate::conversation::ConversationName;
 
-/// The four kinds of Agent Assist event. The name is at once the interceptor's push endpoint
-/// (`/<name>`), the event's `data_type` field and the Socket.IO event name desktops listen to.
+/// The kinds of event a desktop receives. The name is at once the event's `data_type` field
+/// and the Socket.IO event name desktops listen to; for the four Pub/Sub kinds
+/// ([`EventType::PUBSUB`]) it is also the interceptor's push endpoint (`/<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventType {
@@ -22,14 +23,28 @@ pub enum EventType {
     ConversationLifecycleEvent,
     NewMessageEvent,
     NewRecognitionResultNotificationEvent,
+    /// What a Dialogflow CX virtual agent knew when it handed the caller over: it arrives
+    /// through the interceptor's CX webhook, not through Pub/Sub, so it has no push endpoint.
+    VirtualAgentEvent,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 4] = [
+    /// The four Agent Assist notifications Dialogflow publishes on Pub/Sub, each with its push
+    /// endpoint ([`EventType::route`]).
+    pub const PUBSUB: [EventType; 4] = [
         EventType::HumanAgentAssistantEvent,
         EventType::ConversationLifecycleEvent,
         EventType::NewMessageEvent,
         EventType::NewRecognitionResultNotificationEvent,
+    ];
+
+    /// Every `data_type` a desktop may receive: the Pub/Sub kinds, then the virtual agent's.
+    pub const ALL: [EventType; 5] = [
+        EventType::HumanAgentAssistantEvent,
+        EventType::ConversationLifecycleEvent,
+        EventType::NewMessageEvent,
+        EventType::NewRecognitionResultNotificationEvent,
+        EventType::VirtualAgentEvent,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -40,11 +55,20 @@ impl EventType {
             EventType::NewRecognitionResultNotificationEvent => {
                 "new-recognition-result-notification-event"
             }
+            EventType::VirtualAgentEvent => "virtual-agent-event",
         }
     }
 
-    /// The interceptor's push endpoint for this type.
+    /// Whether Dialogflow publishes this kind on Pub/Sub (one of [`EventType::PUBSUB`]).
+    pub const fn is_pubsub(self) -> bool {
+        !matches!(self, EventType::VirtualAgentEvent)
+    }
+
+    /// The interceptor's push endpoint for a Pub/Sub kind, `/<name>`. Only the
+    /// [`EventType::PUBSUB`] kinds are served there; `virtual-agent-event` enters through the
+    /// CX webhook (`/dialogflow-cx-webhook`).
     pub fn route(self) -> String {
+        debug_assert!(self.is_pubsub(), "{self} has no push endpoint");
         format!("/{}", self.as_str())
     }
 }
@@ -75,10 +99,11 @@ pub struct UnknownEventType(String);
 pub struct ConversationEvent<'a> {
     /// The conversation, location dropped.
     pub conversation_name: &'a str,
-    /// The decoded Pub/Sub data, the Dialogflow event JSON as text, unchanged.
+    /// The decoded Pub/Sub data, the Dialogflow event JSON as text, unchanged; for
+    /// `virtual-agent-event`, the virtual agent's context as JSON text.
     pub data: &'a str,
     pub data_type: EventType,
-    /// When the interceptor received the push, UTC, `%Y-%m-%dT%H:%M:%SZ`.
+    /// When the interceptor received the push (or the webhook call), UTC, `%Y-%m-%dT%H:%M:%SZ`.
     pub ack_time: String,
     pub publish_time: Option<&'a str>,
     pub message_id: Option<&'a str>,
@@ -183,8 +208,16 @@ mod tests {
         for t in EventType::ALL {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), t);
             assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
+        }
+        for t in EventType::PUBSUB {
+            assert!(t.is_pubsub());
             assert_eq!(t.route(), format!("/{}", t.as_str()));
         }
+        assert!(!EventType::VirtualAgentEvent.is_pubsub());
+        assert_eq!(
+            "virtual-agent-event".parse::<EventType>().unwrap(),
+            EventType::VirtualAgentEvent
+        );
         assert!("nope".parse::<EventType>().is_err());
     }
 

@@ -1,4 +1,5 @@
-//! The four push endpoints: one handler, parameterised by event type from [`EventType::ALL`].
+//! The four push endpoints: one handler, parameterised by event type from
+//! [`EventType::PUBSUB`] (the virtual agent's events come through the CX webhook instead).
 //!
 //! | answer | when |
 //! |---|---|
@@ -36,7 +37,7 @@ impl IntoResponse for IntakeError {
 /// `POST /<event type>` for each of the four types, bodies up to `max_body_bytes`.
 pub fn push_routes(intake: Intake, max_body_bytes: usize) -> Router {
     let mut router = Router::new();
-    for event_type in EventType::ALL {
+    for event_type in EventType::PUBSUB {
         router = router.route(
             &event_type.route(),
             post(move |State(intake): State<Intake>, body: Bytes| {

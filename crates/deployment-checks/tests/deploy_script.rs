@@ -1034,3 +1034,225 @@ fn teardown_asks_for_confirmation() {
     assert!(run.stderr.contains("Type the project id"), "{}", run.stderr);
     assert!(!run.calls_of(&["redis", "instances", "delete"]).is_empty());
 }
+
+// ----------------------------------------------------------------------------------------
+// The Dialogflow CX webhook (optional settings)
+// ----------------------------------------------------------------------------------------
+
+const CX_AGENT: &str = "service-987654321098@gcp-sa-dialogflow.iam.gserviceaccount.com";
+const CX_AUDIENCE: &str = "https://t-interceptor-987.europe-west1.run.app/dialogflow-cx-webhook,https://t-interceptor-987.europe-west1.run.app/dialogflow-cx-webhook/flexible";
+
+fn cx_env() -> String {
+    format!(
+        "{TEST_ENV}\nINTERCEPTOR_INGRESS='all'\nCX_WEBHOOK_SERVICE_AGENT='{CX_AGENT}'\n\
+         CX_WEBHOOK_ID_TOKEN_AUDIENCE='{CX_AUDIENCE}'\nCX_WEBHOOK_HEADER_SECRET_NAME='t-cx-header'\n\
+         CX_WEBHOOK_BASIC_AUTH_SECRET_NAME='t-cx-basic'\nCX_WEBHOOK_DEADLINE_MS='2500'\n\
+         INTEGRATION_KEY_TTL_SECONDS='7200'\n"
+    )
+}
+
+#[test]
+fn cx_webhook_settings_create_the_secrets_and_let_the_service_agent_in() {
+    let sandbox = Sandbox::new("cx-webhook");
+    let run = deploy(&sandbox, &cx_env(), &[], Cloud::Empty);
+    assert_success(&run);
+    assert_creates_are_checked_first(&run);
+
+    // Two secrets, generated and piped like the JWT secret, never printed.
+    for name in ["t-cx-header", "t-cx-basic"] {
+        let secret = run.one(&["secrets", "create"], name);
+        assert_eq!(secret.flag("--replication-policy"), Some("user-managed"));
+        assert_eq!(secret.flag("--locations"), Some(REGION));
+        assert!(secret.has("--data-file=-"), "{}", secret.line());
+        // Readable by the interceptor's account, on that secret only.
+        let grant = run.one(&["secrets", "add-iam-policy-binding"], name);
+        assert_eq!(
+            grant.flag("--member"),
+            Some(format!("serviceAccount:{INTERCEPTOR_SA}").as_str())
+        );
+        assert_eq!(
+            grant.flag("--role"),
+            Some("roles/secretmanager.secretAccessor")
+        );
+        assert!(
+            run.position(&["secrets", "add-iam-policy-binding"], name)
+                < run.position(&["run", "deploy"], "t-interceptor")
+        );
+    }
+    let piped = &run.piped_secret;
+    let header = piped
+        .split("Bearer ")
+        .nth(1)
+        .expect("the header secret is 'Bearer <random>'");
+    assert!(header.len() >= 64, "{piped}");
+    assert!(piped.contains("dialogflow-cx:"), "{piped}");
+    for token in piped.split(['\n', ' ', ':']).filter(|t| t.len() >= 32) {
+        assert!(
+            !run.stdout.contains(token),
+            "a generated secret was printed"
+        );
+        assert!(
+            !run.stderr.contains(token),
+            "a generated secret was printed"
+        );
+    }
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+
+    // The interceptor: the ingress asked for, the secrets mounted, the settings pointing there.
+    let interceptor = run.one(&["run", "deploy"], "t-interceptor");
+    assert_eq!(interceptor.flag("--ingress"), Some("all"));
+    assert!(interceptor.has("--no-allow-unauthenticated"));
+    assert_eq!(
+        interceptor.flag("--set-secrets"),
+        Some(
+            "/secret/cx-webhook-header/authorization=t-cx-header:latest,\
+             /secret/cx-webhook-basic-auth/credentials=t-cx-basic:latest"
+        )
+    );
+    let vars = env_vars(interceptor);
+    assert_eq!(
+        env_var(&vars, "CX_WEBHOOK_HEADER_SECRET_PATH"),
+        Some("/secret/cx-webhook-header/authorization")
+    );
+    assert_eq!(
+        env_var(&vars, "CX_WEBHOOK_BASIC_AUTH_PATH"),
+        Some("/secret/cx-webhook-basic-auth/credentials")
+    );
+    assert_eq!(env_var(&vars, "CX_WEBHOOK_SERVICE_AGENT"), Some(CX_AGENT));
+    assert_eq!(
+        env_var(&vars, "CX_WEBHOOK_ID_TOKEN_AUDIENCE"),
+        Some(CX_AUDIENCE)
+    );
+    assert_eq!(env_var(&vars, "CX_WEBHOOK_DEADLINE_MS"), Some("2500"));
+    assert_eq!(env_var(&vars, "INTEGRATION_KEY_TTL_SECONDS"), Some("7200"));
+    // The connector gets none of the webhook's settings, but the shared key lifetime.
+    let connector = run.one(&["run", "deploy"], "t-connector");
+    let vars = env_vars(connector);
+    assert!(
+        vars.iter().all(|(k, _)| !k.starts_with("CX_WEBHOOK")),
+        "{vars:?}"
+    );
+    assert_eq!(env_var(&vars, "INTEGRATION_KEY_TTL_SECONDS"), Some("7200"));
+
+    // The service agent may invoke the interceptor, next to the Pub/Sub invoker.
+    let invokers: BTreeSet<&str> = run
+        .calls_of(&["run", "services", "add-iam-policy-binding", "t-interceptor"])
+        .into_iter()
+        .map(|c| c.flag("--member").expect("--member"))
+        .collect();
+    assert_eq!(
+        invokers,
+        BTreeSet::from([
+            format!("serviceAccount:{CX_AGENT}").as_str(),
+            format!("serviceAccount:{INVOKER_SA}").as_str(),
+        ])
+    );
+    // The summary says where to point CX.
+    assert!(
+        run.stdout.contains(&format!(
+            "standard  {}/dialogflow-cx-webhook",
+            service_url("t-interceptor")
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // Again: nothing created or granted, no secret replaced.
+    own_push_endpoints(&sandbox);
+    let again = deploy(&sandbox, &cx_env(), &[], Cloud::Deployed);
+    assert_success(&again);
+    assert!(again.calls_of(&["secrets", "create"]).is_empty());
+    assert!(again
+        .calls_of(&["secrets", "add-iam-policy-binding"])
+        .is_empty());
+    assert!(again.piped_secret.is_empty());
+    assert!(again
+        .calls_of(&["run", "services", "add-iam-policy-binding"])
+        .is_empty());
+
+    // Teardown deletes the webhook's secrets with the JWT secret.
+    let env_file = sandbox.env_file(&cx_env());
+    let down = sandbox.run(
+        "teardown.sh",
+        &["--env-file", env_file.to_str().unwrap(), "--yes"],
+        Cloud::Deployed,
+        "",
+    );
+    assert_success(&down);
+    for name in ["t-jwt", "t-cx-header", "t-cx-basic"] {
+        down.one(&["secrets", "delete"], name);
+    }
+}
+
+#[test]
+fn without_cx_webhook_settings_nothing_of_it_is_deployed() {
+    let sandbox = Sandbox::new("cx-webhook-off");
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Empty);
+    assert_success(&run);
+    let interceptor = run.one(&["run", "deploy"], "t-interceptor");
+    assert_eq!(interceptor.flag("--ingress"), Some("internal"));
+    assert_eq!(interceptor.flag("--set-secrets"), None);
+    assert!(env_vars(interceptor)
+        .iter()
+        .all(|(k, _)| !k.starts_with("CX_WEBHOOK")));
+    assert_eq!(
+        run.calls_of(&["secrets", "create"]).len(),
+        1,
+        "only the JWT secret"
+    );
+    assert_eq!(
+        run.calls_of(&["run", "services", "add-iam-policy-binding"])
+            .len(),
+        1,
+        "only the Pub/Sub invoker"
+    );
+    assert!(!run.stdout.contains("dialogflow-cx-webhook"));
+}
+
+#[test]
+fn cx_webhook_settings_are_checked_before_anything_changes() {
+    let sandbox = Sandbox::new("cx-webhook-invalid");
+    let cases = [
+        (
+            format!("CX_WEBHOOK_SERVICE_AGENT='{CX_AGENT}'"),
+            "CX_WEBHOOK_ID_TOKEN_AUDIENCE",
+        ),
+        (
+            "CX_WEBHOOK_ID_TOKEN_AUDIENCE='https://x/dialogflow-cx-webhook'".to_owned(),
+            "CX_WEBHOOK_SERVICE_AGENT",
+        ),
+        (
+            "INTERCEPTOR_INGRESS='public'".to_owned(),
+            "INTERCEPTOR_INGRESS",
+        ),
+        (
+            "CX_WEBHOOK_ID_TOKEN_AUDIENCE='https://a|https://b'\nCX_WEBHOOK_SERVICE_AGENT='a@b'"
+                .to_owned(),
+            "CX_WEBHOOK_ID_TOKEN_AUDIENCE",
+        ),
+    ];
+    for (lines, named) in cases {
+        let run = deploy(
+            &sandbox,
+            &format!("{TEST_ENV}\n{lines}\n"),
+            &[],
+            Cloud::Empty,
+        );
+        assert!(!run.success, "{lines}: {}", run.transcript());
+        assert!(run.stderr.contains(named), "{lines}: {}", run.stderr);
+        assert!(run.calls.is_empty(), "{}", run.transcript());
+    }
+    // A webhook behind internal ingress deploys, with a warning saying how CX gets in.
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nCX_WEBHOOK_HEADER_SECRET_NAME='t-cx-header'\n"),
+        &["--dry-run"],
+        Cloud::Empty,
+    );
+    assert_success(&run);
+    assert!(
+        run.stderr.contains("INTERCEPTOR_INGRESS is internal"),
+        "{}",
+        run.stderr
+    );
+}

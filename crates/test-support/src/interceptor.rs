@@ -2,7 +2,7 @@
 
 use agent_assist_core::config::Settings;
 use agent_assist_core::EventType;
-use agent_assist_intake::{Intake, PushEnvelope};
+use agent_assist_intake::{CxWebhook, Intake, PushEnvelope};
 use cloud_pubsub_interceptor::app::Interceptor;
 use cloud_pubsub_interceptor::config::InterceptorConfig;
 use redis_test_server::RedisServer;
@@ -12,6 +12,7 @@ use crate::Running;
 pub struct TestInterceptor {
     running: Running,
     intake: Intake,
+    cx_webhook: CxWebhook,
     http: reqwest::Client,
 }
 
@@ -19,17 +20,22 @@ impl TestInterceptor {
     /// The interceptor configured by `settings`.
     pub async fn spawn(settings: Settings) -> Self {
         let config = InterceptorConfig::from_settings(&settings).expect("valid settings");
-        let mut intake = None;
+        let mut parts = None;
         let (running, _) = Running::start(|listener, shutdown| {
             let interceptor =
                 Interceptor::build(config, &shutdown).expect("the interceptor builds");
-            intake = Some(interceptor.intake().clone());
+            parts = Some((
+                interceptor.intake().clone(),
+                interceptor.cx_webhook().clone(),
+            ));
             interceptor.run(listener, shutdown)
         })
         .await;
+        let (intake, cx_webhook) = parts.expect("built");
         Self {
             running,
-            intake: intake.expect("built"),
+            intake,
+            cx_webhook,
             http: reqwest::Client::new(),
         }
     }
@@ -45,6 +51,11 @@ impl TestInterceptor {
 
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// The Dialogflow CX webhook (tests read its metrics).
+    pub fn cx_webhook(&self) -> &CxWebhook {
+        &self.cx_webhook
     }
 
     pub fn bus(&self) -> &agent_assist_core::ConversationBus {

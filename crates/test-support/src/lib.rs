@@ -5,10 +5,12 @@
 //! real `run` on `127.0.0.1:0`, and stop it through its shutdown token when dropped or
 //! [`stop`](TestInterceptor::stop)ped. Dependencies are real too: `redis-server` through
 //! [`redis_test_server`], Socket.IO clients through [`socketio_test_client`], and push bodies
-//! built with [`agent_assist_intake::PushEnvelope`].
+//! built with [`agent_assist_intake::PushEnvelope`], and Google's signing keys through
+//! [`jwks_stand_in`].
 
 mod connector;
 mod interceptor;
+pub mod jwks_stand_in;
 mod secret_file;
 
 use std::net::SocketAddr;

@@ -6,8 +6,8 @@
 //
 //   node demo.test.mjs <page url> <screenshot path>
 //     against `ui-connector --local`: register (any token), Socket.IO connect, join, events
-//     posted by the page through the real push endpoints, disconnect -> missed events ->
-//     reconnect with `since`;
+//     posted by the page through the real push endpoints and the CX webhook, disconnect ->
+//     missed events -> reconnect with `since`;
 //   node demo.test.mjs <page url> <screenshot path> production <interceptor url> <platform token>
 //     against a production connector (AUTH_OPTION checks the platform token): the page asks
 //     for the token and is refused without the right one, offers nothing to post, and receives
@@ -169,8 +169,17 @@ try {
     await eventOf(kind, 'live').waitFor();
     check((await events.count()) === index + 1, `one event per post (after ${kind})`);
   }
+  // Local mode also posts the virtual agent's context through the CX webhook it serves.
+  let posted = KINDS.length;
   if (!production) {
-    check((await okPosts.count()) === 4, 'all four posts answered 2xx');
+    step('post the virtual agent context through the CX webhook; it arrives live');
+    await page.click('#post-virtual-agent-event');
+    await eventOf('virtual-agent-event', 'live').waitFor();
+    posted += 1;
+    const virtualAgent = await eventOf('virtual-agent-event', 'live').textContent();
+    check(virtualAgent.includes('billing.dispute_charge') && virtualAgent.includes('charged twice for the November bill'),
+      `the virtual agent event shows the intent and the collected parameters: ${virtualAgent}`);
+    check((await okPosts.count()) === posted, 'every post answered 2xx');
     const suggestions = eventOf('human-agent-assistant-event', 'live');
     const payload = JSON.parse(await suggestions.locator('[data-testid="event-data"]').textContent());
     check(payload.conversation === conversation, 'the posted payload names the joined conversation');
@@ -187,9 +196,10 @@ try {
   await post('new-message-event', conversation);
   await post('human-agent-assistant-event', conversation);
   if (!production) {
-    await page.waitForFunction(() => document.querySelectorAll('#post-log > li[data-state="ok"]').length === 6);
+    await page.waitForFunction((count) => document.querySelectorAll('#post-log > li[data-state="ok"]').length === count,
+      posted + 2);
   }
-  check((await events.count()) === 4, 'nothing arrives while disconnected');
+  check((await events.count()) === posted, 'nothing arrives while disconnected');
 
   step('reconnect: the missed events are replayed, marked recovered');
   await page.click('#connect');
@@ -198,13 +208,13 @@ try {
   for (const kind of ['new-message-event', 'human-agent-assistant-event']) {
     await eventOf(kind, 'recovered').locator('[data-testid="recovered-badge"]').waitFor();
   }
-  await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 6);
+  await page.waitForFunction((count) => document.querySelectorAll('#events > li').length === count, posted + 2);
   check((await page.locator('#events > li[data-recovered="true"]').count()) === 2,
     'exactly the two missed events are marked recovered');
 
   step('a live event after the recovery is not marked');
   await post('conversation-lifecycle-event', conversation);
-  await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 7);
+  await page.waitForFunction((count) => document.querySelectorAll('#events > li').length === count, posted + 3);
   const newest = events.first();
   check((await newest.getAttribute('data-event-type')) === 'conversation-lifecycle-event'
     && (await newest.getAttribute('data-replayed')) === 'live', 'the newest event is listed first, live');

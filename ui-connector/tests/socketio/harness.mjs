@@ -74,8 +74,13 @@ export function startConnector(env = {}) {
   });
 }
 
+/** The Authorization value the interceptor's CX webhook accepts (a static header secret). */
+export const CX_WEBHOOK_AUTHORIZATION = `Bearer ${crypto.randomBytes(24).toString('hex')}`;
+const cxSecretPath = path.join(secretDir, 'cx_webhook_header');
+fs.writeFileSync(cxSecretPath, `${CX_WEBHOOK_AUTHORIZATION}\n`);
+
 export function startInterceptor(env = {}) {
-  return start(INTERCEPTOR_BIN, env);
+  return start(INTERCEPTOR_BIN, { CX_WEBHOOK_HEADER_SECRET_PATH: cxSecretPath, ...env });
 }
 
 const b64url = (data) => Buffer.from(data).toString('base64url');
@@ -115,12 +120,16 @@ export function requestAll(socket, event, argument) {
   });
 }
 
-export const EVENT_TYPES = [
+/** The four kinds Pub/Sub pushes, each to its endpoint `/<kind>`. */
+export const PUSH_EVENT_TYPES = [
   'human-agent-assistant-event',
   'conversation-lifecycle-event',
   'new-message-event',
   'new-recognition-result-notification-event',
 ];
+
+/** Every event name a desktop may receive: the pushed kinds and the CX webhook's. */
+export const EVENT_TYPES = [...PUSH_EVENT_TYPES, 'virtual-agent-event'];
 
 /** Every event a socket receives, in order, with a way to await the next ones. */
 export function recorder(socket) {
@@ -169,6 +178,31 @@ export async function push(interceptorUrl, kind, conversation, { n = 0, messageI
     body: JSON.stringify(body),
   });
   return response.status;
+}
+
+/**
+ * Calls the interceptor's Dialogflow CX webhook as CX does: a WebhookRequest naming the
+ * conversation in its session parameters. Resolves with the status and the parsed answer.
+ */
+export async function cxWebhook(interceptorUrl, conversation, parameters = {}) {
+  messageCounter += 1;
+  const request = {
+    detectIntentResponseId: `cx-${process.pid}-${messageCounter}`,
+    fulfillmentInfo: { tag: 'handoff' },
+    intentInfo: { displayName: 'billing.dispute_charge', confidence: 0.9 },
+    pageInfo: { displayName: 'Transfer to an agent' },
+    sessionInfo: {
+      session: 'projects/p/locations/global/agents/a/sessions/s',
+      parameters: { agent_assist_conversation: conversation, ...parameters },
+    },
+    languageCode: 'en',
+  };
+  const response = await fetch(`${interceptorUrl}/dialogflow-cx-webhook`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: CX_WEBHOOK_AUTHORIZATION },
+    body: JSON.stringify(request),
+  });
+  return { status: response.status, answer: await response.json() };
 }
 
 /** Reads one sample from /metrics. */

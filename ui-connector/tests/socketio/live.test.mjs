@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  EVENT_TYPES, PROJECT, connect, eventually, metric, push, recorder, requestAll,
+  PROJECT, PUSH_EVENT_TYPES, connect, cxWebhook, eventually, metric, push, recorder, requestAll,
   startConnector, startInterceptor, token,
 } from './harness.mjs';
 
@@ -66,14 +66,14 @@ test('join receives every event type with its fields; leave stops them', async (
   const events = recorder(socket);
   assert.deepEqual(await requestAll(socket, 'join-conversation', conversation('fields')), [true, routed('fields')]);
   assert.deepEqual(await requestAll(socket, 'join-conversation', routed('other')), [true, routed('other')]);
-  for (const [i, kind] of EVENT_TYPES.entries()) {
+  for (const [i, kind] of PUSH_EVENT_TYPES.entries()) {
     const attributes = { participant_role: 'HUMAN_AGENT', message_id: `m-${i}` };
     assert.equal(await push(interceptor.url, kind, conversation('fields'), { n: i, attributes }), 204);
   }
   const received = await events.take(4);
   received.forEach(({ name, payload }, i) => {
-    assert.equal(name, EVENT_TYPES[i]);
-    assert.equal(payload.data_type, EVENT_TYPES[i]);
+    assert.equal(name, PUSH_EVENT_TYPES[i]);
+    assert.equal(payload.data_type, PUSH_EVENT_TYPES[i]);
     assert.equal(payload.conversation_name, routed('fields'));
     assert.deepEqual(JSON.parse(payload.data), { conversation: conversation('fields'), n: i });
     assert.match(payload.ack_time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
@@ -104,6 +104,28 @@ test('a recognition event without attributes carries empty strings, not null', a
   const [{ payload }] = await events.take(1);
   assert.equal(payload.participant_role, '');
   assert.equal(payload.new_recognition_result_message_id, '');
+});
+
+test('the CX virtual agent context arrives as virtual-agent-event', async () => {
+  const socket = await connect(connectorB.url, { auth: { token: token() } });
+  const events = recorder(socket);
+  assert.deepEqual(await requestAll(socket, 'join-conversation', conversation('cx')), [true, routed('cx')]);
+  const { status, answer } = await cxWebhook(interceptor.url, conversation('cx'), { reason: 'refund' });
+  assert.equal(status, 200);
+  assert.deepEqual(answer.sessionInfo.parameters, {
+    agent_assist_conversation: routed('cx'),
+    agent_assist_context_published: true,
+    agent_assist_context_pending: false,
+  });
+  const [{ name, payload }] = await events.take(1);
+  assert.equal(name, 'virtual-agent-event');
+  assert.equal(payload.data_type, 'virtual-agent-event');
+  assert.equal(payload.conversation_name, routed('cx'));
+  const context = JSON.parse(payload.data);
+  assert.equal(context.parameters.reason, 'refund');
+  assert.equal(context.intent.displayName, 'billing.dispute_charge');
+  assert.equal(context.tag, 'handoff');
+  assert.equal(typeof payload.offset, 'number');
   socket.close();
 });
 

@@ -87,7 +87,8 @@ pub fn computed(
         "google_project_iam_member"
         | "google_cloud_run_v2_service_iam_member"
         | "google_pubsub_topic_iam_member"
-        | "google_pubsub_subscription_iam_member" => {
+        | "google_pubsub_subscription_iam_member"
+        | "google_secret_manager_secret_iam_member" => {
             set("etag", Value::from("BwYfakeEtag="));
             if kind == "google_cloud_run_v2_service_iam_member" {
                 set("location", Value::from(region("location")));
@@ -213,6 +214,15 @@ pub fn import_id(kind: &str, attrs: &Map<String, Value>) -> Result<Option<String
         "google_project_iam_member" => format!("{} {}", a("project")?, member()?),
         "google_secret_manager_secret" => {
             format!("projects/{}/secrets/{}", a("project")?, a("secret_id")?)
+        }
+        "google_secret_manager_secret_iam_member" => {
+            let secret = a("secret_id")?;
+            let path = if secret.starts_with("projects/") {
+                secret
+            } else {
+                format!("projects/{}/secrets/{secret}", a("project")?)
+            };
+            format!("{path} {}", member()?)
         }
         "google_redis_instance"
         | "google_vpc_access_connector"
