@@ -22,6 +22,10 @@
 #     settings are declared in full on every deploy, so they cannot drift).
 # Existing resources are never modified: changing e.g. MAX_DELIVERY_ATTEMPTS in .env after
 # the subscriptions exist needs `gcloud pubsub subscriptions update` (or teardown + deploy).
+# One exception keeps an upgrade from refusing pushes: an existing push subscription whose
+# token account or audience is not the one the interceptor checks (PUSH_AUTH_AUDIENCE) gets
+# them (`modify-push-config`) before the interceptor is deployed; once they match, nothing
+# is changed.
 #
 # Prerequisites: the gcloud CLI, authenticated (`gcloud auth login`) as an account that may
 # enable services and administer IAM, service accounts, Secret Manager, Memorystore,
@@ -68,7 +72,7 @@ CONFIG_VARS=(
   ARTIFACT_REPOSITORY IMAGE_TAG
   CONNECTOR_SERVICE_NAME INTERCEPTOR_SERVICE_NAME
   CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
-  PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME
+  PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME PUSH_AUTH_AUDIENCE
   CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES
   JWT_SECRET_NAME
   REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
@@ -198,7 +202,7 @@ load_config() {
   [[ $VPC_CONNECTOR_RANGE =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/28$ ]] ||
     die "VPC_CONNECTOR_RANGE must be an IPv4 /28 range such as 10.8.0.0/28, not '$VPC_CONNECTOR_RANGE'"
 
-  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}"; do
+  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}" PUSH_AUTH_AUDIENCE; do
     [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
       die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
   done
@@ -515,15 +519,69 @@ deploy_connector() {
     --set-secrets="$JWT_SECRET_MOUNT_PATH=$JWT_SECRET_NAME:latest"
 }
 
+read_project_number() {
+  PROJECT_NUMBER=$(query '<project-number>' gcloud projects describe "$GCP_PROJECT_ID" \
+    --format='value(projectNumber)')
+  [[ -n $PROJECT_NUMBER ]] || die "could not read the number of project $GCP_PROJECT_ID"
+}
+
+# The audience of Pub/Sub's push tokens, which the interceptor checks (PUSH_AUTH_AUDIENCE;
+# the subscriptions ask for it with --push-auth-token-audience). One audience for the four
+# subscriptions: by default the interceptor's deterministic URL,
+# https://SERVICE-PROJECT_NUMBER.REGION.run.app, which is known before the service exists (no
+# second deploy to learn it) and, as a URL Cloud Run generated for the service, is also
+# accepted by Cloud Run's own IAM check.
+resolve_push_auth_audience() {
+  read_project_number
+  if [[ -z ${PUSH_AUTH_AUDIENCE:-} ]]; then
+    local host="$INTERCEPTOR_SERVICE_NAME-$PROJECT_NUMBER"
+    # Cloud Run only gives a service that URL when this DNS label fits in 63 characters.
+    ((${#host} <= 63)) ||
+      die "INTERCEPTOR_SERVICE_NAME is too long for the deterministic URL https://$host.$SERVICE_REGION.run.app; shorten it or set PUSH_AUTH_AUDIENCE (see deploy/.env.sample)"
+    PUSH_AUTH_AUDIENCE="https://$host.$SERVICE_REGION.run.app"
+  fi
+  info "pushes carry ID tokens of $INVOKER_SA_EMAIL for $PUSH_AUTH_AUDIENCE; the interceptor checks both"
+}
+
+# Subscriptions created before push authentication carry Pub/Sub's default audience (their
+# endpoint URL), which the interceptor would refuse with 403. Give them the interceptor's
+# account and audience before the interceptor starts checking them, so no push is refused in
+# between; keep their endpoint. Subscriptions that already match are left alone.
+align_push_subscriptions() {
+  step "Push authentication of existing subscriptions"
+  local row sub_var subscription config endpoint account audience
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r _ sub_var _ <<<"$row"
+    subscription=${!sub_var}
+    exists gcloud pubsub subscriptions describe "$subscription" || continue
+    config=$(query '' gcloud pubsub subscriptions describe "$subscription" \
+      --format='value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
+    IFS=$'\t' read -r endpoint account audience <<<"$config"
+    if [[ -z $endpoint ]]; then
+      warn "subscription $subscription has no push endpoint; left as it is"
+    elif [[ $account == "$INVOKER_SA_EMAIL" && $audience == "$PUSH_AUTH_AUDIENCE" ]]; then
+      info "subscription $subscription already pushes tokens for $PUSH_AUTH_AUDIENCE"
+    else
+      run gcloud pubsub subscriptions modify-push-config "$subscription" \
+        --push-endpoint="$endpoint" \
+        --push-auth-service-account="$INVOKER_SA_EMAIL" \
+        --push-auth-token-audience="$PUSH_AUTH_AUDIENCE"
+    fi
+  done
+}
+
 deploy_interceptor() {
   step "Deploying $INTERCEPTOR_SERVICE_NAME"
-  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
+  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT"
+    "PUSH_AUTH_SERVICE_ACCOUNT=$INVOKER_SA_EMAIL" "PUSH_AUTH_AUDIENCE=$PUSH_AUTH_AUDIENCE")
   local extra env_flag
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${SHARED_APP_VARS[@]}")
   env_flag=$(env_vars_flag "${pairs[@]}")
   # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
-  # an identity token of an account holding run.invoker.
+  # an identity token of an account holding run.invoker; and the service itself checks that
+  # every push carries a token of the invoker for PUSH_AUTH_AUDIENCE, so it does not depend on
+  # the ingress and IAM settings alone.
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
     --image="$INTERCEPTOR_IMAGE" \
     --region="$SERVICE_REGION" \
@@ -569,12 +627,14 @@ create_push_subscription() {
     info "subscription $subscription exists (not modified)"
     return 0
   fi
-  # Pushes carry an OIDC token of the invoker account; undeliverable messages are retried
-  # with backoff and, after MAX_DELIVERY_ATTEMPTS, moved to the dead-letter topic.
+  # Pushes carry an OIDC token of the invoker account for the interceptor's audience;
+  # undeliverable messages are retried with backoff and, after MAX_DELIVERY_ATTEMPTS, moved
+  # to the dead-letter topic.
   run gcloud pubsub subscriptions create "$subscription" \
     --topic="$topic" \
     --push-endpoint="$endpoint" \
     --push-auth-service-account="$INVOKER_SA_EMAIL" \
+    --push-auth-token-audience="$PUSH_AUTH_AUDIENCE" \
     --ack-deadline="$ACK_DEADLINE_SECONDS" \
     --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
     --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
@@ -622,10 +682,7 @@ setup_pubsub() {
 
   # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the
   # dead-letter topic and to acknowledge (subscribe to) each source subscription.
-  local project_number agent
-  project_number=$(query '<project-number>' gcloud projects describe "$GCP_PROJECT_ID" \
-    --format='value(projectNumber)')
-  agent="serviceAccount:service-$project_number@gcp-sa-pubsub.iam.gserviceaccount.com"
+  local agent="serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
   grant_pubsub_role topics "$DEAD_LETTER_TOPIC_ID" roles/pubsub.publisher "$agent"
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r _ sub_var _ <<<"$row"
@@ -666,6 +723,7 @@ main() {
   check_tools
   ((dry_run)) && info "dry run: printing commands, running none"
   info "project $GCP_PROJECT_ID, region $SERVICE_REGION, settings from $env_file"
+  resolve_push_auth_audience
 
   enable_apis
   create_runtime_service_accounts
@@ -675,6 +733,7 @@ main() {
   read_redis_address
   create_image_repository
   build_images
+  align_push_subscriptions
   deploy_interceptor
   deploy_connector
   setup_pubsub

@@ -9,16 +9,19 @@
 //!   tools and tests that play Pub/Sub.
 //! - [`intake`]: publishing an event on the bus and counting the outcome.
 //! - [`routes`]: the four push endpoints, one handler parameterised by event type.
+//! - [`push_auth`]: Pub/Sub's signed push tokens, checked in front of the push endpoints.
 //! - [`metrics`]: what operators graph.
 
 pub mod envelope;
 pub mod intake;
 pub mod message;
 pub mod metrics;
+pub mod push_auth;
 pub mod routes;
 
 pub use envelope::PushEnvelope;
 pub use intake::{Intake, IntakeError};
 pub use message::{MalformedMessage, PubsubMessage};
 pub use metrics::{IntakeMetrics, Outcome};
+pub use push_auth::PushAuth;
 pub use routes::push_routes;

@@ -46,6 +46,8 @@ const CONNECTOR_SA: &str = "t-connector-sa@test-project.iam.gserviceaccount.com"
 const INTERCEPTOR_SA: &str = "t-interceptor-sa@test-project.iam.gserviceaccount.com";
 const INVOKER_SA: &str = "t-invoker-sa@test-project.iam.gserviceaccount.com";
 const DEAD_LETTER_TOPIC: &str = "t-dead-letters";
+/// The interceptor's deterministic URL: the push tokens' audience by default.
+const PUSH_AUDIENCE: &str = "https://t-interceptor-123456789012.europe-west1.run.app";
 
 /// (topic, subscription, interceptor endpoint path) with the default names.
 const EVENT_FEEDS: [(&str, &str, &str); 4] = [
@@ -323,6 +325,12 @@ fn first_run_creates_and_deploys_everything() {
     assert_eq!(env_var(&vars, "REDISPORT"), Some(REDIS_PORT));
     assert_eq!(env_var(&vars, "DEDUP_WINDOW_SECONDS"), Some("300"));
     assert_eq!(env_var(&vars, "AUTH_OPTION"), None);
+    // It checks the push tokens itself: the invoker's, for the interceptor's URL.
+    assert_eq!(
+        env_var(&vars, "PUSH_AUTH_SERVICE_ACCOUNT"),
+        Some(INVOKER_SA)
+    );
+    assert_eq!(env_var(&vars, "PUSH_AUTH_AUDIENCE"), Some(PUSH_AUDIENCE));
 
     // Pub/Sub: topics, dead-letter topic, invoker, push subscriptions.
     for (topic, _, _) in EVENT_FEEDS {
@@ -351,6 +359,7 @@ fn first_run_creates_and_deploys_everything() {
             Some(format!("{}{path}", service_url("t-interceptor")).as_str())
         );
         assert_eq!(sub.flag("--push-auth-service-account"), Some(INVOKER_SA));
+        assert_eq!(sub.flag("--push-auth-token-audience"), Some(PUSH_AUDIENCE));
         assert_eq!(sub.flag("--dead-letter-topic"), Some(DEAD_LETTER_TOPIC));
         assert_eq!(sub.flag("--max-delivery-attempts"), Some("7"));
         assert_eq!(sub.flag("--ack-deadline"), Some("45"));
@@ -391,7 +400,11 @@ fn first_run_creates_and_deploys_everything() {
 
 #[test]
 fn second_run_only_rebuilds_and_redeploys() {
-    let sandbox = Sandbox::new("second-run");
+    let sandbox = Sandbox::new("second-run").with_push_config(
+        &format!("{}/new-message-event", service_url("t-interceptor")),
+        INVOKER_SA,
+        PUSH_AUDIENCE,
+    );
     let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
     assert_success(&run);
     let changes: Vec<String> = run
@@ -416,6 +429,81 @@ fn second_run_only_rebuilds_and_redeploys() {
     assert!(!run
         .calls_of(&["pubsub", "subscriptions", "describe", "aa-new-message-sub"])
         .is_empty());
+}
+
+#[test]
+fn existing_subscriptions_get_the_push_audience_before_the_interceptor_checks_it() {
+    // A deployment made before push authentication: Pub/Sub's default audience (the endpoint).
+    let endpoint = format!("{}/new-message-event", service_url("t-interceptor"));
+    let sandbox =
+        Sandbox::new("push-audience-upgrade").with_push_config(&endpoint, INVOKER_SA, &endpoint);
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert_success(&run);
+    let interceptor_at = run.position(&["run", "deploy"], "t-interceptor");
+    for (_, subscription, _) in EVENT_FEEDS {
+        let call = run.one(
+            &["pubsub", "subscriptions", "modify-push-config"],
+            subscription,
+        );
+        assert_eq!(call.flag("--push-endpoint"), Some(endpoint.as_str()));
+        assert_eq!(call.flag("--push-auth-service-account"), Some(INVOKER_SA));
+        assert_eq!(call.flag("--push-auth-token-audience"), Some(PUSH_AUDIENCE));
+        assert!(
+            run.position(
+                &["pubsub", "subscriptions", "modify-push-config"],
+                subscription
+            ) < interceptor_at,
+            "{subscription} updated after the interceptor started checking: {}",
+            run.transcript()
+        );
+    }
+    // Nothing else changes; a subscription that is not a push subscription is left alone.
+    assert!(run
+        .calls_of(&["pubsub", "subscriptions", "create"])
+        .is_empty());
+    let sandbox = Sandbox::new("push-audience-pull").with_push_config("", "", "");
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert_success(&run);
+    assert!(run
+        .calls_of(&["pubsub", "subscriptions", "modify-push-config"])
+        .is_empty());
+    assert!(
+        run.stderr.contains("has no push endpoint"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn push_audience_can_be_set_and_must_fit_the_deterministic_url() {
+    let sandbox = Sandbox::new("push-audience-set");
+    let audience = "https://interceptor.example.com";
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nPUSH_AUTH_AUDIENCE='{audience}'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert_success(&run);
+    let vars = env_vars(run.one(&["run", "deploy"], "t-interceptor"));
+    assert_eq!(env_var(&vars, "PUSH_AUTH_AUDIENCE"), Some(audience));
+    for (_, subscription, _) in EVENT_FEEDS {
+        let sub = run.one(&["pubsub", "subscriptions", "create"], subscription);
+        assert_eq!(sub.flag("--push-auth-token-audience"), Some(audience));
+    }
+
+    // Cloud Run has no deterministic URL for a service whose name and project number do not
+    // fit one DNS label: stop before changing anything rather than guess an audience.
+    let long_name = "i".repeat(51);
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nINTERCEPTOR_SERVICE_NAME='{long_name}'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert!(!run.success, "{}", run.transcript());
+    assert!(run.stderr.contains("PUSH_AUTH_AUDIENCE"), "{}", run.stderr);
+    assert!(run.changes().is_empty(), "{}", run.transcript());
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use agent_assist_core::config::Settings;
 use agent_assist_core::EventType;
-use agent_assist_intake::{Intake, PushEnvelope};
+use agent_assist_intake::{Intake, PushAuth, PushEnvelope};
 use cloud_pubsub_interceptor::app::Interceptor;
 use cloud_pubsub_interceptor::config::InterceptorConfig;
 use redis_test_server::RedisServer;
@@ -12,6 +12,7 @@ use crate::Running;
 pub struct TestInterceptor {
     running: Running,
     intake: Intake,
+    push_auth: Option<PushAuth>,
     http: reqwest::Client,
 }
 
@@ -19,17 +20,28 @@ impl TestInterceptor {
     /// The interceptor configured by `settings`.
     pub async fn spawn(settings: Settings) -> Self {
         let config = InterceptorConfig::from_settings(&settings).expect("valid settings");
-        let mut intake = None;
+        Self::spawn_config(config).await
+    }
+
+    /// The interceptor with `config`, for what settings do not reach (the key cache's
+    /// intervals, say).
+    pub async fn spawn_config(config: InterceptorConfig) -> Self {
+        let mut built = None;
         let (running, _) = Running::start(|listener, shutdown| {
             let interceptor =
                 Interceptor::build(config, &shutdown).expect("the interceptor builds");
-            intake = Some(interceptor.intake().clone());
+            built = Some((
+                interceptor.intake().clone(),
+                interceptor.push_auth().cloned(),
+            ));
             interceptor.run(listener, shutdown)
         })
         .await;
+        let (intake, push_auth) = built.expect("built");
         Self {
             running,
-            intake: intake.expect("built"),
+            intake,
+            push_auth,
             http: reqwest::Client::new(),
         }
     }
@@ -45,6 +57,11 @@ impl TestInterceptor {
 
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// The push authentication, when configured.
+    pub fn push_auth(&self) -> Option<&PushAuth> {
+        self.push_auth.as_ref()
     }
 
     pub fn bus(&self) -> &agent_assist_core::ConversationBus {

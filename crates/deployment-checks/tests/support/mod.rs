@@ -46,8 +46,9 @@ pub const REQUIRED_APIS: [&str; 10] = [
 /// The fake. Log format: one line per call, the CLOUDSDK_CORE_PROJECT it saw, then each
 /// argument, tab-separated. Existence checks (`describe`) answer NOT_FOUND, success or
 /// PERMISSION_DENIED depending on FAKE_GCLOUD_STATE; `--format=value(...)` queries print
-/// plausible values; everything else succeeds silently. Whatever is piped to a
-/// `--data-file=-` command is appended to FAKE_GCLOUD_STDIN.
+/// plausible values (an existing subscription's push config is FAKE_GCLOUD_PUSH_CONFIG:
+/// endpoint, account and audience, tab-separated); everything else succeeds silently.
+/// Whatever is piped to a `--data-file=-` command is appended to FAKE_GCLOUD_STDIN.
 const FAKE_GCLOUD: &str = r#"#!/usr/bin/env bash
 set -u
 {
@@ -76,6 +77,8 @@ case $format in
   'value(port)') echo 6379; exit 0 ;;
   'value(status.url)') echo "https://$subject-fakehash-uc.a.run.app"; exit 0 ;;
   'value(config.name)') printf '%s\n' $FAKE_GCLOUD_ENABLED_APIS; exit 0 ;;
+  'value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
+    printf '%s\n' "$FAKE_GCLOUD_PUSH_CONFIG"; exit 0 ;;
   'value(bindings.role)')
     [[ $FAKE_GCLOUD_STATE == existing ]] && echo roles/granted
     exit 0 ;;
@@ -230,6 +233,8 @@ static SANDBOXES: AtomicUsize = AtomicUsize::new(0);
 pub struct Sandbox {
     pub dir: PathBuf,
     bin: PathBuf,
+    /// What the fake says an existing push subscription is configured with.
+    push_config: String,
 }
 
 impl Sandbox {
@@ -245,7 +250,18 @@ impl Sandbox {
         let gcloud = bin.join("gcloud");
         fs::write(&gcloud, FAKE_GCLOUD).expect("fake gcloud");
         make_executable(&gcloud);
-        Self { dir, bin }
+        Self {
+            dir,
+            bin,
+            push_config: String::new(),
+        }
+    }
+
+    /// Existing push subscriptions (in a deployed cloud) push to `endpoint` with tokens of
+    /// `account` for `audience`; by default the fake reports no push config.
+    pub fn with_push_config(mut self, endpoint: &str, account: &str, audience: &str) -> Self {
+        self.push_config = format!("{endpoint}\t{account}\t{audience}");
+        self
     }
 
     /// Writes an env file into the sandbox and returns its path.
@@ -304,6 +320,7 @@ impl Sandbox {
                 },
             )
             .env("FAKE_GCLOUD_ENABLED_APIS", apis)
+            .env("FAKE_GCLOUD_PUSH_CONFIG", &self.push_config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
