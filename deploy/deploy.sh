@@ -23,6 +23,10 @@
 #     settings are declared in full on every deploy, so they cannot drift).
 # Existing resources are never modified: changing e.g. MAX_DELIVERY_ATTEMPTS in .env after
 # the subscriptions exist needs `gcloud pubsub subscriptions update` (or teardown + deploy).
+# One exception keeps an upgrade from refusing pushes: an existing push subscription whose
+# token account or audience is not the one the interceptor checks (PUSH_AUTH_AUDIENCE) gets
+# them (`modify-push-config`) before the interceptor is deployed; once they match, nothing
+# is changed.
 #
 # Prerequisites: the gcloud CLI, authenticated (`gcloud auth login`) as an account that may
 # enable services and administer IAM, service accounts, Secret Manager, Memorystore,
@@ -80,7 +84,7 @@ CONFIG_VARS=(
   ARTIFACT_REPOSITORY IMAGE_TAG
   CONNECTOR_SERVICE_NAME INTERCEPTOR_SERVICE_NAME
   CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
-  PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME
+  PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME PUSH_AUTH_AUDIENCE
   CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES INTERCEPTOR_INGRESS
   JWT_SECRET_NAME CX_WEBHOOK_HEADER_SECRET_NAME CX_WEBHOOK_BASIC_AUTH_SECRET_NAME
   REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
@@ -239,7 +243,8 @@ load_config() {
     [[ -z ${!name:-} || ${!name} == true || ${!name} == false ]] ||
       die "$name must be true or false (or empty for the service's default), not '${!name}'"
   done
-  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}"; do
+  for name in "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}" \
+    PUSH_AUTH_AUDIENCE; do
     [[ ${!name:-} != *"$ENV_VARS_DELIMITER"* ]] ||
       die "$name must not contain '$ENV_VARS_DELIMITER' (it separates the services' settings)"
   done
@@ -590,9 +595,74 @@ deploy_connector() {
     --set-secrets="$JWT_SECRET_MOUNT_PATH=$JWT_SECRET_NAME:latest"
 }
 
+read_project_number() {
+  PROJECT_NUMBER=$(query '<project-number>' gcloud projects describe "$GCP_PROJECT_ID" \
+    --format='value(projectNumber)')
+  [[ -n $PROJECT_NUMBER ]] || die "could not read the number of project $GCP_PROJECT_ID"
+}
+
+# The audience of Pub/Sub's push tokens, which the interceptor checks (PUSH_AUTH_AUDIENCE;
+# the subscriptions ask for it with --push-auth-token-audience). One audience for the four
+# subscriptions: by default the interceptor's deterministic URL,
+# https://SERVICE-PROJECT_NUMBER.REGION.run.app, which is known before the service exists (no
+# second deploy to learn it) and, as a URL Cloud Run generated for the service, is also
+# accepted by Cloud Run's own IAM check.
+resolve_push_auth_audience() {
+  read_project_number
+  if [[ -z ${PUSH_AUTH_AUDIENCE:-} ]]; then
+    local host="$INTERCEPTOR_SERVICE_NAME-$PROJECT_NUMBER"
+    # Cloud Run only gives a service that URL when this DNS label fits in 63 characters.
+    ((${#host} <= 63)) ||
+      die "INTERCEPTOR_SERVICE_NAME is too long for the deterministic URL https://$host.$SERVICE_REGION.run.app; shorten it or set PUSH_AUTH_AUDIENCE (see deploy/.env.sample)"
+    PUSH_AUTH_AUDIENCE="https://$host.$SERVICE_REGION.run.app"
+  fi
+  info "pushes carry ID tokens of $INVOKER_SA_EMAIL for $PUSH_AUTH_AUDIENCE; the interceptor checks both"
+}
+
+# Existing push subscriptions, before the interceptor is deployed. One of the same name that
+# feeds another service (the Python interceptor's aa-new-message-sub, say) stops the run before
+# anything is deployed: keeping it would leave this interceptor without that topic's events
+# while the script reported success. Ours that were created before push authentication carry
+# Pub/Sub's default audience (their endpoint URL), which the interceptor would refuse with 403:
+# they get the interceptor's account and audience before it starts checking them, so no push is
+# refused in between; their endpoint is kept. Subscriptions that already match are left alone.
+align_push_subscriptions() {
+  step "Existing push subscriptions"
+  local row sub_var path subscription config endpoint account audience interceptor_url=''
+  local aligned=()
+  if exists gcloud run services describe "$INTERCEPTOR_SERVICE_NAME" --region="$SERVICE_REGION"; then
+    interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
+  fi
+  # Every subscription is checked before any is changed.
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r _ sub_var path <<<"$row"
+    subscription=${!sub_var}
+    exists gcloud pubsub subscriptions describe "$subscription" || continue
+    config=$(query "$interceptor_url$path\t$INVOKER_SA_EMAIL\t$PUSH_AUTH_AUDIENCE" \
+      gcloud pubsub subscriptions describe "$subscription" \
+      --format='value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
+    IFS=$'\t' read -r endpoint account audience <<<"$(printf '%b' "$config")"
+    if [[ -z $interceptor_url || $endpoint != "$interceptor_url$path" ]]; then
+      die "subscription $subscription ($sub_var) exists but delivers to '${endpoint:-nothing: a pull subscription}', not to this deployment's interceptor. It belongs to another deployment (the Python interceptor's?): set $sub_var to a new name to add a second subscription to the topic (README.md, Migrating from the Python services), or move it on purpose with gcloud pubsub subscriptions modify-push-config"
+    elif [[ $account == "$INVOKER_SA_EMAIL" && $audience == "$PUSH_AUTH_AUDIENCE" ]]; then
+      info "subscription $subscription delivers to $endpoint with tokens for $PUSH_AUTH_AUDIENCE"
+    else
+      aligned+=("$subscription $endpoint")
+    fi
+  done
+  for row in "${aligned[@]}"; do
+    read -r subscription endpoint <<<"$row"
+    run gcloud pubsub subscriptions modify-push-config "$subscription" \
+      --push-endpoint="$endpoint" \
+      --push-auth-service-account="$INVOKER_SA_EMAIL" \
+      --push-auth-token-audience="$PUSH_AUTH_AUDIENCE"
+  done
+}
+
 deploy_interceptor() {
   step "Deploying $INTERCEPTOR_SERVICE_NAME"
-  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
+  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT"
+    "PUSH_AUTH_SERVICE_ACCOUNT=$INVOKER_SA_EMAIL" "PUSH_AUTH_AUDIENCE=$PUSH_AUTH_AUDIENCE")
   local extra env_flag row name_var mount setting mounts=() secrets_flag=()
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}")
@@ -610,9 +680,11 @@ deploy_interceptor() {
     secrets_flag=("--set-secrets=$mount_list")
   fi
   # Only with an identity token of an account holding run.invoker (the Pub/Sub invoker, and
-  # the Dialogflow service agent when the CX webhook is on). Ingress internal by default
-  # (Pub/Sub push counts as internal); Dialogflow CX calls from outside the VPC, so a webhook
-  # needs INTERCEPTOR_INGRESS=all or a load balancer (see deploy/README.md).
+  # the Dialogflow service agent when the CX webhook is on); and the service itself checks that
+  # every push carries a token of the invoker for PUSH_AUTH_AUDIENCE, so it does not depend on
+  # the ingress and IAM settings alone. Ingress internal by default (Pub/Sub push counts as
+  # internal); Dialogflow CX calls from outside the VPC, so a webhook needs
+  # INTERCEPTOR_INGRESS=all or a load balancer (see deploy/README.md).
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
     --image="$INTERCEPTOR_IMAGE" \
     --region="$SERVICE_REGION" \
@@ -672,27 +744,22 @@ create_dead_letter_topic() {
   fi
 }
 
-# create_push_subscription SUBSCRIPTION TOPIC ENDPOINT SETTING: SETTING names the
-# *_SUBSCRIPTION_ID that chose SUBSCRIPTION.
+# create_push_subscription SUBSCRIPTION TOPIC ENDPOINT
 create_push_subscription() {
-  local subscription=$1 topic=$2 endpoint=$3 setting=$4 current
+  local subscription=$1 topic=$2 endpoint=$3
+  # An existing one was checked (and aligned) before the interceptor was deployed.
   if exists gcloud pubsub subscriptions describe "$subscription"; then
-    # An existing subscription is kept only if it is this deployment's: one of the same name
-    # feeding another service (the Python interceptor's aa-new-message-sub, say) would leave
-    # this interceptor without that topic's events while the script reported success.
-    current=$(query "$endpoint" gcloud pubsub subscriptions describe "$subscription" \
-      --format='value(pushConfig.pushEndpoint)')
-    [[ $current == "$endpoint" ]] ||
-      die "subscription $subscription ($setting) exists but delivers to '${current:-nothing: a pull subscription}', not to $endpoint. It belongs to another deployment (the Python interceptor's?): set $setting to a new name to add a second subscription to the topic (README.md, Migrating from the Python services), or move it on purpose with gcloud pubsub subscriptions modify-push-config"
-    info "subscription $subscription exists and delivers to $endpoint (not modified)"
+    info "subscription $subscription exists and delivers to $endpoint"
     return 0
   fi
-  # Pushes carry an OIDC token of the invoker account; undeliverable messages are retried
-  # with backoff and, after MAX_DELIVERY_ATTEMPTS, moved to the dead-letter topic.
+  # Pushes carry an OIDC token of the invoker account for the interceptor's audience;
+  # undeliverable messages are retried with backoff and, after MAX_DELIVERY_ATTEMPTS, moved
+  # to the dead-letter topic.
   run gcloud pubsub subscriptions create "$subscription" \
     --topic="$topic" \
     --push-endpoint="$endpoint" \
     --push-auth-service-account="$INVOKER_SA_EMAIL" \
+    --push-auth-token-audience="$PUSH_AUTH_AUDIENCE" \
     --ack-deadline="$ACK_DEADLINE_SECONDS" \
     --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
     --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
@@ -728,15 +795,12 @@ setup_pubsub() {
   [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r topic_var sub_var path <<<"$row"
-    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path" "$sub_var"
+    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path"
   done
 
   # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the
   # dead-letter topic and to acknowledge (subscribe to) each source subscription.
-  local project_number agent
-  project_number=$(query '<project-number>' gcloud projects describe "$GCP_PROJECT_ID" \
-    --format='value(projectNumber)')
-  agent="serviceAccount:service-$project_number@gcp-sa-pubsub.iam.gserviceaccount.com"
+  local agent="serviceAccount:service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
   grant_pubsub_role topics "$DEAD_LETTER_TOPIC_ID" roles/pubsub.publisher "$agent"
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r _ sub_var _ <<<"$row"
@@ -783,6 +847,7 @@ main() {
   check_tools
   ((dry_run)) && info "dry run: printing commands, running none"
   info "project $GCP_PROJECT_ID, region $SERVICE_REGION, settings from $env_file"
+  resolve_push_auth_audience
 
   enable_apis
   create_runtime_service_accounts
@@ -793,6 +858,7 @@ main() {
   read_redis_address
   create_image_repository
   build_images
+  align_push_subscriptions
   deploy_interceptor
   allow_dialogflow_service_agent
   deploy_connector

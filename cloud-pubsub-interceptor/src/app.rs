@@ -2,12 +2,17 @@
 //! shutdown token fires.
 //!
 //! Its HTTP surface is the intake's four push endpoints and its Dialogflow CX webhook (see
-//! [`agent_assist_intake`]) plus `/status`, `/ready` and `/metrics`.
+//! [`agent_assist_intake`]) plus `/status`, `/ready` and `/metrics`. With `PUSH_AUTH_*` set, the
+//! push endpoints (only them) require Pub/Sub's signed push token
+//! ([`agent_assist_intake::push_auth`]).
 
 use std::sync::Arc;
 
+use agent_assist_core::google_id_token::{Expectation, GoogleKeys, IdTokenVerifier};
 use agent_assist_core::ConversationBus;
-use agent_assist_intake::{cx_webhook_routes, push_routes, CxWebhook, Intake, IntakeMetrics};
+use agent_assist_intake::{
+    cx_webhook_routes, push_routes, CxWebhook, Intake, IntakeMetrics, PushAuth,
+};
 use anyhow::Context;
 use axum::extract::State;
 use axum::response::Response;
@@ -17,13 +22,14 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::InterceptorConfig;
+use crate::config::{GoogleKeysConfig, InterceptorConfig, PushAuthConfig};
 
 /// A built interceptor, ready to serve.
 pub struct Interceptor {
     config: InterceptorConfig,
     intake: Intake,
     cx_webhook: CxWebhook,
+    push_auth: Option<PushAuth>,
     router: Router,
 }
 
@@ -45,7 +51,18 @@ impl Interceptor {
             bus.clone(),
             Arc::new(IntakeMetrics::register(&mut registry)),
         );
-        let cx_webhook = CxWebhook::build(&config.cx_webhook, &bus, &mut registry)
+        // One cache of Google's signing keys per process, for everything that verifies Google
+        // ID tokens; nothing is fetched until a token needs a key.
+        let google_keys = google_keys(&config.google_keys)?;
+        let push_auth = config
+            .push_auth
+            .as_ref()
+            .map(|push_auth| build_push_auth(push_auth, &google_keys, &mut registry))
+            .transpose()?;
+        if push_auth.is_none() {
+            warn_pushes_are_trusted();
+        }
+        let cx_webhook = CxWebhook::build(&config.cx_webhook, &bus, &google_keys, &mut registry)
             .context("Dialogflow CX webhook")?;
         let operations = Operations {
             bus,
@@ -56,7 +73,11 @@ impl Interceptor {
             .route("/ready", get(ready))
             .route("/metrics", get(metrics))
             .with_state(operations)
-            .merge(push_routes(intake.clone(), config.max_push_body_bytes))
+            .merge(push_routes(
+                intake.clone(),
+                config.max_push_body_bytes,
+                push_auth.clone(),
+            ))
             .merge(cx_webhook_routes(cx_webhook.clone()))
             .layer(agent_assist_core::telemetry::http_trace_layer(
                 config.project_id.clone(),
@@ -65,6 +86,7 @@ impl Interceptor {
             config,
             intake,
             cx_webhook,
+            push_auth,
             router,
         })
     }
@@ -77,6 +99,11 @@ impl Interceptor {
     /// The CX webhook (tests read its metrics).
     pub fn cx_webhook(&self) -> &CxWebhook {
         &self.cx_webhook
+    }
+
+    /// The push authentication, when on (tests read its counters and key cache).
+    pub fn push_auth(&self) -> Option<&PushAuth> {
+        self.push_auth.as_ref()
     }
 
     /// The whole HTTP surface.
@@ -100,6 +127,47 @@ impl Interceptor {
         agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
         Ok(())
     }
+}
+
+fn google_keys(config: &GoogleKeysConfig) -> anyhow::Result<GoogleKeys> {
+    let http = reqwest::Client::builder()
+        .build()
+        .context("HTTP client for Google's signing keys")?;
+    Ok(GoogleKeys::with_options(
+        &config.jwks_url,
+        http,
+        config.cache.clone(),
+    ))
+}
+
+/// The check in front of the push endpoints.
+fn build_push_auth(
+    push_auth: &PushAuthConfig,
+    google_keys: &GoogleKeys,
+    registry: &mut Registry,
+) -> anyhow::Result<PushAuth> {
+    let verifier = IdTokenVerifier::new(
+        google_keys.clone(),
+        Expectation::new(&push_auth.audience, &push_auth.service_account),
+    )
+    .context("push authentication")?;
+    tracing::info!(
+        account = %push_auth.service_account,
+        audience = %push_auth.audience,
+        keys = %google_keys.jwks_url(),
+        "push authentication on: every push must carry a Google ID token of the push account \
+         for this audience"
+    );
+    Ok(PushAuth::new(verifier, registry))
+}
+
+/// Said once at start when push authentication is off.
+fn warn_pushes_are_trusted() {
+    tracing::warn!(
+        "PUSH AUTHENTICATION IS OFF: PUSH_AUTH_SERVICE_ACCOUNT and PUSH_AUTH_AUDIENCE are unset, \
+         so every request that reaches the push endpoints is trusted to have passed the ingress \
+         (Cloud Run IAM); anyone who can reach this service can post events to agents' desktops"
+    );
 }
 
 async fn ready(State(operations): State<Operations>) -> Response {

@@ -60,8 +60,9 @@ resource "google_pubsub_subscription" "dead_letter" {
   }
 }
 
-# Pushes carry an OIDC token of the invoker account; undeliverable messages are retried with
-# backoff and, after max_delivery_attempts, moved to the dead-letter topic.
+# Pushes carry an OIDC token of the invoker account for the interceptor's audience;
+# undeliverable messages are retried with backoff and, after max_delivery_attempts, moved to
+# the dead-letter topic.
 resource "google_pubsub_subscription" "event" {
   for_each = local.event_feeds
 
@@ -73,8 +74,8 @@ resource "google_pubsub_subscription" "event" {
     push_endpoint = "${google_cloud_run_v2_service.interceptor.uri}${each.value.path}"
     oidc_token {
       service_account_email = google_service_account.pubsub_invoker.email
-      # null: Pub/Sub's default audience (the endpoint URL).
-      audience = var.push_auth_audience != "" ? var.push_auth_audience : null
+      # One audience for the four subscriptions, the one the interceptor checks.
+      audience = local.push_auth_audience
     }
   }
 

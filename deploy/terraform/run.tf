@@ -33,11 +33,16 @@ locals {
     CX_WEBHOOK_DEADLINE_MS  = var.cx_webhook_deadline_ms
   }
 
-  # With push_auth_audience set, the interceptor verifies the push tokens itself: their
-  # audience and the account that signed them (the invoker).
-  push_auth_env = var.push_auth_audience == "" ? {} : {
+  # The audience of the push tokens (deploy.sh's resolve_push_auth_audience): by default the
+  # interceptor's deterministic URL, known before the service exists (its own uri would be a
+  # cycle) and accepted by Cloud Run's IAM check as one of the service's URLs.
+  push_auth_audience = var.push_auth_audience != "" ? var.push_auth_audience : "https://${var.interceptor_service_name}-${data.google_project.this.number}.${var.service_region}.run.app"
+
+  # The interceptor verifies the push tokens itself: their audience and the account that
+  # signed them (the invoker).
+  push_auth_env = {
     PUSH_AUTH_SERVICE_ACCOUNT = google_service_account.pubsub_invoker.email
-    PUSH_AUTH_AUDIENCE        = var.push_auth_audience
+    PUSH_AUTH_AUDIENCE        = local.push_auth_audience
   }
 
   connector_env = merge(

@@ -1,7 +1,7 @@
 # Inputs. Each deploy/.env setting is the variable of the same name in lower case, with the
 # same meaning and the same default (deploy/.env.sample documents them too); the tests in
 # crates/deployment-checks/tests/terraform.rs keep the two in step. Only the image variables
-# and push_auth_audience have no .env counterpart (see their descriptions).
+# have no .env counterpart (see their descriptions).
 
 # ---- Required ----------------------------------------------------------------------------
 
@@ -249,7 +249,7 @@ variable "ack_deadline_seconds" {
 }
 
 variable "push_auth_audience" {
-  description = "Push authentication checked by the interceptor itself. Empty (default): off; Pub/Sub's OIDC tokens carry its default audience and only Cloud Run checks them. Set: every push subscription asks for tokens with this audience, and the interceptor gets PUSH_AUTH_AUDIENCE (this value) and PUSH_AUTH_SERVICE_ACCOUNT (the invoker's e-mail) to verify them. Its .env counterpart (PUSH_AUTH_AUDIENCE) is pending in deploy.sh."
+  description = "Audience of the push tokens: every push subscription asks Pub/Sub for tokens with it, and the interceptor (PUSH_AUTH_AUDIENCE, with PUSH_AUTH_SERVICE_ACCOUNT the invoker's e-mail) refuses tokens for any other. Empty (default): the interceptor's deterministic URL, https://<interceptor_service_name>-<project number>.<service_region>.run.app. Set it only to a value Cloud Run also accepts for the interceptor."
   type        = string
   default     = ""
 }

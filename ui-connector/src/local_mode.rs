@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use agent_assist_core::google_id_token::{GoogleKeys, GOOGLE_JWKS_URL};
 use agent_assist_core::ConversationBus;
 use agent_assist_intake::cx_webhook::{cx_webhook_routes, CxWebhook, CxWebhookConfig};
 use agent_assist_intake::{push_routes, Intake, IntakeMetrics};
@@ -31,8 +32,11 @@ pub fn routes(bus: &ConversationBus, config: &ConnectorConfig) -> anyhow::Result
     let metrics = IntakeMetrics::register(&mut unserved);
     let intake = Intake::new(bus.clone(), Arc::new(metrics));
     let webhook_config = CxWebhookConfig::open(config.integration_key_ttl, config.bus.dedup_window);
-    let webhook = CxWebhook::build(&webhook_config, bus, &mut unserved)?;
-    Ok(push_routes(intake, MAX_PUSH_BODY_BYTES)
+    // The open webhook checks no token: these keys are never fetched.
+    let google_keys = GoogleKeys::new(GOOGLE_JWKS_URL, reqwest::Client::new());
+    let webhook = CxWebhook::build(&webhook_config, bus, &google_keys, &mut unserved)?;
+    // No push authentication: local pushes come from the demo page, curl and the sample tool.
+    Ok(push_routes(intake, MAX_PUSH_BODY_BYTES, None)
         .merge(cx_webhook_routes(webhook))
         .merge(crate::demo_page::routes(PageMode::Local)))
 }

@@ -5,14 +5,11 @@
 //!
 //! `cargo run --release -p agent-assist-core --example id_token_bench [-- ITERATIONS]`
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use agent_assist_core::google_id_token::{Expectation, GoogleKeys, IdTokenVerifier};
 use axum::http::HeaderValue;
-use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::traits::PublicKeyParts;
+use google_jwks_test_server::{pubsub_push_claims, JwksStandIn, TestKey};
 
 const AUDIENCE: &str = "https://interceptor.example.test/push";
 const PUSHER: &str = "pubsub-pusher@demo-project.iam.gserviceaccount.com";
@@ -25,41 +22,14 @@ async fn main() {
         .unwrap_or(20_000)
         .clamp(100, 1_000_000);
 
-    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
-    let public = private.to_public_key();
-    let b64 = |bytes: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    let jwks = serde_json::json!({"keys": [{
-        "kty": "RSA", "alg": "RS256", "use": "sig", "kid": "bench",
-        "n": b64(public.n().to_bytes_be()), "e": b64(public.e().to_bytes_be()),
-    }]});
-    let app = axum::Router::new().route(
-        "/certs",
-        axum::routing::get(move || {
-            let jwks = jwks.clone();
-            async move { axum::Json(jwks) }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/certs", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("bench".to_owned());
-    let claims = serde_json::json!({
-        "iss": "https://accounts.google.com", "aud": AUDIENCE, "email": PUSHER,
-        "email_verified": true, "sub": "1", "azp": "1", "iat": now, "exp": now + 3600,
-    });
-    let signing = EncodingKey::from_rsa_der(private.to_pkcs1_der().unwrap().as_bytes());
-    let token = jsonwebtoken::encode(&header, &claims, &signing).unwrap();
+    let key = TestKey::generate("bench");
+    let jwks = JwksStandIn::start(&[&key]).await;
+    let token = key.sign(&pubsub_push_claims(AUDIENCE, PUSHER));
     let authorization = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
 
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
     let verifier = IdTokenVerifier::new(
-        GoogleKeys::new(url, http),
+        GoogleKeys::new(jwks.url(), http),
         Expectation::new(AUDIENCE, PUSHER),
     )
     .unwrap();

@@ -11,6 +11,7 @@
 //! - [`routes`]: the four push endpoints, one handler parameterised by event type.
 //! - [`cx_webhook`]: the Dialogflow CX webhook, which brings the virtual agent's context in as
 //!   `virtual-agent-event`s.
+//! - [`push_auth`]: Pub/Sub's signed push tokens, checked in front of the push endpoints.
 //! - [`metrics`]: what operators graph.
 
 pub mod cx_webhook;
@@ -18,6 +19,7 @@ pub mod envelope;
 pub mod intake;
 pub mod message;
 pub mod metrics;
+pub mod push_auth;
 pub mod routes;
 
 pub use cx_webhook::{cx_webhook_routes, CxWebhook, CxWebhookConfig};
@@ -25,4 +27,5 @@ pub use envelope::PushEnvelope;
 pub use intake::{Intake, IntakeError};
 pub use message::{MalformedMessage, PubsubMessage};
 pub use metrics::{IntakeMetrics, Outcome};
+pub use push_auth::PushAuth;
 pub use routes::push_routes;

@@ -7,17 +7,22 @@
 //! | 400 `Bad Request: <reason>` | malformed: Pub/Sub retries, then dead-letters it |
 //! | 413 | body over the configured limit |
 //! | 503 | the bus is unavailable: Pub/Sub redelivers |
+//!
+//! With push authentication ([`PushAuth`]), a request without a valid token of the push account
+//! is answered 401, 403 or 503 before it reaches the handler (see [`crate::push_auth`]).
 
 use agent_assist_core::EventType;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 
 use crate::envelope;
 use crate::intake::{Intake, IntakeError};
+use crate::push_auth::{require_push_token, PushAuth};
 
 impl IntoResponse for IntakeError {
     fn into_response(self) -> Response {
@@ -34,16 +39,23 @@ impl IntoResponse for IntakeError {
     }
 }
 
-/// `POST /<event type>` for each of the four types, bodies up to `max_body_bytes`.
-pub fn push_routes(intake: Intake, max_body_bytes: usize) -> Router {
+/// `POST /<event type>` for each of the four types, bodies up to `max_body_bytes`; with
+/// `auth`, only for requests carrying a valid push token (`None`: every request is trusted to
+/// have passed the ingress).
+pub fn push_routes(intake: Intake, max_body_bytes: usize, auth: Option<PushAuth>) -> Router {
     let mut router = Router::new();
     for event_type in EventType::PUBSUB {
-        router = router.route(
-            &event_type.route(),
-            post(move |State(intake): State<Intake>, body: Bytes| {
-                receive_push(intake, event_type, body)
-            }),
-        );
+        let mut endpoint = post(move |State(intake): State<Intake>, body: Bytes| {
+            receive_push(intake, event_type, body)
+        });
+        if let Some(auth) = &auth {
+            // A route layer: a request with another method still gets 405, unauthenticated.
+            endpoint = endpoint.route_layer(from_fn_with_state(
+                auth.for_endpoint(event_type),
+                require_push_token,
+            ));
+        }
+        router = router.route(&event_type.route(), endpoint);
     }
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HOST};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, HOST};
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
@@ -43,13 +43,25 @@ impl HttpConnection {
 
     /// `POST path` with a JSON body; returns the status (the body is read and dropped).
     pub async fn post_json(&mut self, path: &str, body: Bytes) -> anyhow::Result<u16> {
-        let request = Request::builder()
+        self.post_json_authorized(path, body, None).await
+    }
+
+    /// [`post_json`](Self::post_json) with an `Authorization` header when given (a push token).
+    pub async fn post_json_authorized(
+        &mut self,
+        path: &str,
+        body: Bytes,
+        authorization: Option<&HeaderValue>,
+    ) -> anyhow::Result<u16> {
+        let mut request = Request::builder()
             .method(Method::POST)
             .uri(path)
             .header(HOST, self.host.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .body(Full::new(body))?;
-        Ok(self.send(request).await?.0)
+            .header(CONTENT_TYPE, "application/json");
+        if let Some(authorization) = authorization {
+            request = request.header(AUTHORIZATION, authorization.clone());
+        }
+        Ok(self.send(request.body(Full::new(body))?).await?.0)
     }
 
     /// `GET path`; returns the status and the body.

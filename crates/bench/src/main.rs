@@ -13,6 +13,7 @@ mod latency;
 mod options;
 mod payload;
 mod processes;
+mod push_auth;
 mod redis_benchmark;
 mod report;
 mod scenarios;

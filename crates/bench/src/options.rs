@@ -20,6 +20,9 @@ USAGE: agent-assist-bench [OPTIONS]
   --duration SECS         measured time of push and e2e runs (default 10)
   --warmup SECS           unmeasured lead-in of the push run (default 1)
   --push-connections N    concurrent push connections (default 64)
+  --push-auth             also run the push scenario against an interceptor with push
+                          authentication on (a JWKS stand-in in this process, one token reused
+                          for every push, as Pub/Sub does for its hour); on in --smoke
   --e2e K@R,...           end-to-end runs: K sockets, R pushes/s (default 1000@1000,10000@2000)
   --e2e-connections N     push connections of the e2e load generator (default 32)
   --fanout-sockets N      sockets in the fan-out conversation, over two connectors (default 1000)
@@ -78,6 +81,8 @@ pub struct Options {
     pub duration: Duration,
     pub warmup: Duration,
     pub push_connections: usize,
+    /// Run the push scenario a second time with push authentication on.
+    pub push_auth: bool,
     pub e2e_runs: Vec<EndToEndRun>,
     pub e2e_connections: usize,
     pub fanout_sockets: usize,
@@ -98,6 +103,7 @@ impl Options {
             duration: Duration::from_secs(10),
             warmup: Duration::from_secs(1),
             push_connections: 64,
+            push_auth: false,
             e2e_runs: vec![
                 EndToEndRun {
                     sockets: 1_000,
@@ -125,6 +131,7 @@ impl Options {
             duration: Duration::from_secs(1),
             warmup: Duration::ZERO,
             push_connections: 8,
+            push_auth: true,
             e2e_runs: vec![EndToEndRun {
                 sockets: 20,
                 rate: 100,
@@ -161,6 +168,7 @@ impl Options {
             match flag.as_str() {
                 "--smoke" => {}
                 "--keep-logs" => options.keep_logs = true,
+                "--push-auth" => options.push_auth = true,
                 "--bin-dir" => options.bin_dir = value()?.into(),
                 "--only" => {
                     options.scenarios = value()?
@@ -253,9 +261,15 @@ mod tests {
     fn presets_and_overrides() {
         let full = Options::parse(&[]).unwrap();
         assert_eq!(full.e2e_runs.len(), 2);
+        assert!(!full.push_auth);
+        assert!(Options::parse(&args(&["--push-auth"])).unwrap().push_auth);
         assert_eq!(full.socket_steps, [10_000, 20_000]);
         let smoke = Options::parse(&args(&["--smoke", "--fanout-sockets", "10"])).unwrap();
         assert!(smoke.smoke);
+        assert!(
+            smoke.push_auth,
+            "the smoke run keeps push authentication working"
+        );
         assert_eq!(smoke.fanout_sockets, 10);
         let custom = Options::parse(&args(&[
             "--e2e",

@@ -28,10 +28,21 @@ pub struct Launcher {
 impl Launcher {
     /// Starts an interceptor; returns it and its time from `exec` to the first `/status`.
     pub fn start_interceptor(&self, name: &str) -> anyhow::Result<(Process, Duration)> {
+        self.start_interceptor_with(name, Vec::new())
+    }
+
+    /// Starts an interceptor with `settings` besides Redis (push authentication, say).
+    pub fn start_interceptor_with(
+        &self,
+        name: &str,
+        settings: Vec<(&str, String)>,
+    ) -> anyhow::Result<(Process, Duration)> {
+        let mut base = vec![("REDIS_URL", self.redis_url.clone())];
+        base.extend(settings);
         let spec = ServiceSpec {
             name,
             binary: &self.binaries.interceptor,
-            env: self.env(vec![("REDIS_URL", self.redis_url.clone())]),
+            env: self.env(base),
         };
         processes::start_service(&self.dir, &spec, START_TIMEOUT)
     }
@@ -128,10 +139,11 @@ impl Stack {
         Ok(())
     }
 
-    /// Every process of the stack and the harness itself, by name and pid, for CPU accounting.
-    pub fn cpu_accounts(&self) -> Vec<(String, u32)> {
+    /// The interceptor being measured (the stack's, or another one), the other processes of
+    /// the stack and the harness itself, by name and pid, for CPU accounting.
+    pub fn cpu_accounts(&self, interceptor: (&str, u32)) -> Vec<(String, u32)> {
         let mut accounts = vec![
-            ("interceptor".to_owned(), self.interceptor.pid()),
+            (interceptor.0.to_owned(), interceptor.1),
             ("redis".to_owned(), self.redis.pid()),
         ];
         accounts.extend(

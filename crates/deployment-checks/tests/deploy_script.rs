@@ -46,6 +46,8 @@ const CONNECTOR_SA: &str = "t-connector-sa@test-project.iam.gserviceaccount.com"
 const INTERCEPTOR_SA: &str = "t-interceptor-sa@test-project.iam.gserviceaccount.com";
 const INVOKER_SA: &str = "t-invoker-sa@test-project.iam.gserviceaccount.com";
 const DEAD_LETTER_TOPIC: &str = "t-dead-letters";
+/// The interceptor's deterministic URL: the push tokens' audience by default.
+const PUSH_AUDIENCE: &str = "https://t-interceptor-123456789012.europe-west1.run.app";
 
 /// (topic, subscription, interceptor endpoint path) with the default names.
 const EVENT_FEEDS: [(&str, &str, &str); 4] = [
@@ -85,18 +87,26 @@ const INTERCEPTOR_ROLES: [&str; 3] = [
 ];
 
 /// Existing push subscriptions, as TEST_ENV's own deployment made them: each delivers to its
-/// endpoint on `t-interceptor`.
+/// endpoint on `t-interceptor` with the invoker's tokens for the push audience.
 fn own_push_endpoints(sandbox: &Sandbox) {
-    let endpoints: Vec<(&str, String)> = EVENT_FEEDS
+    own_push_endpoints_with_audience(sandbox, |_| PUSH_AUDIENCE.to_owned());
+}
+
+/// Like [`own_push_endpoints`], with each subscription's token audience from its endpoint.
+fn own_push_endpoints_with_audience(sandbox: &Sandbox, audience: impl Fn(&str) -> String) {
+    let rows: Vec<(String, String, String)> = EVENT_FEEDS
         .iter()
         .map(|(_, subscription, path)| {
-            (
-                *subscription,
-                format!("{}{path}", service_url("t-interceptor")),
-            )
+            let endpoint = format!("{}{path}", service_url("t-interceptor"));
+            let audience = audience(&endpoint);
+            (subscription.to_string(), endpoint, audience)
         })
         .collect();
-    sandbox.push_endpoints(&endpoints);
+    let configs: Vec<(&str, &str, &str, &str)> = rows
+        .iter()
+        .map(|(s, e, a)| (s.as_str(), e.as_str(), INVOKER_SA, a.as_str()))
+        .collect();
+    sandbox.push_configs(&configs);
 }
 
 fn deploy(sandbox: &Sandbox, env: &str, extra: &[&str], cloud: Cloud) -> Outcome {
@@ -338,6 +348,12 @@ fn first_run_creates_and_deploys_everything() {
     assert_eq!(env_var(&vars, "REDISPORT"), Some(REDIS_PORT));
     assert_eq!(env_var(&vars, "DEDUP_WINDOW_SECONDS"), Some("300"));
     assert_eq!(env_var(&vars, "AUTH_OPTION"), None);
+    // It checks the push tokens itself: the invoker's, for the interceptor's URL.
+    assert_eq!(
+        env_var(&vars, "PUSH_AUTH_SERVICE_ACCOUNT"),
+        Some(INVOKER_SA)
+    );
+    assert_eq!(env_var(&vars, "PUSH_AUTH_AUDIENCE"), Some(PUSH_AUDIENCE));
 
     // Pub/Sub: topics, dead-letter topic, invoker, push subscriptions.
     for (topic, _, _) in EVENT_FEEDS {
@@ -366,6 +382,7 @@ fn first_run_creates_and_deploys_everything() {
             Some(format!("{}{path}", service_url("t-interceptor")).as_str())
         );
         assert_eq!(sub.flag("--push-auth-service-account"), Some(INVOKER_SA));
+        assert_eq!(sub.flag("--push-auth-token-audience"), Some(PUSH_AUDIENCE));
         assert_eq!(sub.flag("--dead-letter-topic"), Some(DEAD_LETTER_TOPIC));
         assert_eq!(sub.flag("--max-delivery-attempts"), Some("7"));
         assert_eq!(sub.flag("--ack-deadline"), Some("45"));
@@ -437,7 +454,8 @@ fn second_run_only_rebuilds_and_redeploys() {
         assert!(run
             .calls_of(&["pubsub", "subscriptions", "describe", subscription])
             .iter()
-            .any(|c| c.flag("--format") == Some("value(pushConfig.pushEndpoint)")));
+            .any(|c| c.flag("--format")
+                == Some("value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)")));
     }
 }
 
@@ -598,6 +616,85 @@ fn the_python_migration_sample_deploys_beside_the_python_services() {
         run.stderr
     );
     assert!(run.calls.is_empty());
+}
+
+#[test]
+fn existing_subscriptions_get_the_push_audience_before_the_interceptor_checks_it() {
+    // A deployment made before push authentication: Pub/Sub's default audience (the endpoint).
+    let sandbox = Sandbox::new("push-audience-upgrade");
+    own_push_endpoints_with_audience(&sandbox, str::to_owned);
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert_success(&run);
+    let interceptor_at = run.position(&["run", "deploy"], "t-interceptor");
+    for (_, subscription, path) in EVENT_FEEDS {
+        let endpoint = format!("{}{path}", service_url("t-interceptor"));
+        let call = run.one(
+            &["pubsub", "subscriptions", "modify-push-config"],
+            subscription,
+        );
+        assert_eq!(call.flag("--push-endpoint"), Some(endpoint.as_str()));
+        assert_eq!(call.flag("--push-auth-service-account"), Some(INVOKER_SA));
+        assert_eq!(call.flag("--push-auth-token-audience"), Some(PUSH_AUDIENCE));
+        assert!(
+            run.position(
+                &["pubsub", "subscriptions", "modify-push-config"],
+                subscription
+            ) < interceptor_at,
+            "{subscription} updated after the interceptor started checking: {}",
+            run.transcript()
+        );
+    }
+    // Nothing else changes.
+    assert!(run
+        .calls_of(&["pubsub", "subscriptions", "create"])
+        .is_empty());
+    // A subscription of the same name that is not this deployment's push subscription (a
+    // pull subscription here) is another deployment's: the run stops before changing it or
+    // deploying anything.
+    let sandbox = Sandbox::new("push-audience-pull");
+    let run = deploy(&sandbox, TEST_ENV, &[], Cloud::Deployed);
+    assert!(!run.success, "{}", run.transcript());
+    assert!(run
+        .calls_of(&["pubsub", "subscriptions", "modify-push-config"])
+        .is_empty());
+    assert!(run.calls_of(&["run", "deploy"]).is_empty());
+    assert!(
+        run.stderr.contains("nothing: a pull subscription"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn push_audience_can_be_set_and_must_fit_the_deterministic_url() {
+    let sandbox = Sandbox::new("push-audience-set");
+    let audience = "https://interceptor.example.com";
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nPUSH_AUTH_AUDIENCE='{audience}'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert_success(&run);
+    let vars = env_vars(run.one(&["run", "deploy"], "t-interceptor"));
+    assert_eq!(env_var(&vars, "PUSH_AUTH_AUDIENCE"), Some(audience));
+    for (_, subscription, _) in EVENT_FEEDS {
+        let sub = run.one(&["pubsub", "subscriptions", "create"], subscription);
+        assert_eq!(sub.flag("--push-auth-token-audience"), Some(audience));
+    }
+
+    // Cloud Run has no deterministic URL for a service whose name and project number do not
+    // fit one DNS label: stop before changing anything rather than guess an audience.
+    let long_name = "i".repeat(51);
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nINTERCEPTOR_SERVICE_NAME='{long_name}'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert!(!run.success, "{}", run.transcript());
+    assert!(run.stderr.contains("PUSH_AUTH_AUDIENCE"), "{}", run.stderr);
+    assert!(run.changes().is_empty(), "{}", run.transcript());
 }
 
 #[test]

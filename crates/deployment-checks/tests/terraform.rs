@@ -55,6 +55,7 @@ NEW_MESSAGE_SUBSCRIPTION_ID='d-message-sub'
 NEW_RECOGNITION_RESULT_SUBSCRIPTION_ID='d-recognition-sub'
 DEAD_LETTER_TOPIC_ID='d-dead-letters'
 DEAD_LETTER_SUBSCRIPTION_ID='d-dead-letters-sub'
+PUSH_AUTH_AUDIENCE='https://d-push.example'
 MAX_DELIVERY_ATTEMPTS='7'
 ACK_DEADLINE_SECONDS='45'
 AUTH_OPTION='SalesforceLWC'
@@ -89,16 +90,12 @@ VPC_CONNECTOR_RANGE='10.8.0.0/28'
 "#;
 
 /// Terraform variables with no deploy/.env counterpart, and why.
-const TERRAFORM_ONLY_VARIABLES: [(&str, &str); 3] = [
+const TERRAFORM_ONLY_VARIABLES: [(&str, &str); 2] = [
     (
         "connector_image",
         "deploy.sh always builds its own image; Terraform can run one built elsewhere",
     ),
     ("interceptor_image", "as connector_image"),
-    (
-        "push_auth_audience",
-        "push authentication is pending in deploy.sh (PUSH_AUTH_AUDIENCE)",
-    ),
 ];
 
 /// Settings Terraform declares that no deploy.sh flag sets: gcloud's or Cloud's defaults that
@@ -1188,8 +1185,8 @@ fn the_comparison_catches_a_difference() {
         .map(|(_, t)| t.to_owned())
         .expect("tag");
     inputs.insert("image_tag".into(), Value::from(tag));
-    // A Terraform-only setting changed: the interceptor gets an environment deploy.sh does
-    // not give it.
+    // A setting changed on the Terraform side only: the interceptor gets an environment
+    // deploy.sh does not give it, the subscriptions another audience.
     inputs.insert(
         "push_auth_audience".into(),
         Value::from("https://aud.example"),
@@ -1400,7 +1397,7 @@ fn terraform_rejects_what_deploy_sh_rejects() {
 }
 
 // ----------------------------------------------------------------------------------------
-// Push authentication (Terraform only for now)
+// Push authentication
 // ----------------------------------------------------------------------------------------
 
 fn env_of(service: &Instance) -> BTreeMap<String, String> {
@@ -1421,14 +1418,8 @@ fn env_of(service: &Instance) -> BTreeMap<String, String> {
     .collect()
 }
 
-#[test]
-fn push_auth_audience_configures_interceptor_and_subscriptions() {
-    let module = module();
-    let mut inputs = inputs_for(&module, &env_pairs(DRIFT_ENV));
-    let audience = "https://d-interceptor.example/push";
-    inputs.insert("push_auth_audience".into(), Value::from(audience));
-    let plan = module.evaluate(&inputs, &cloud_facts()).expect("evaluates");
-
+/// The interceptor's push settings and the four push subscriptions' audiences in `plan`.
+fn push_auth_of(plan: &Plan, interceptor: &str) -> (BTreeMap<String, String>, Vec<String>) {
     let service = |name: &str| {
         plan.of_kind("google_cloud_run_v2_service")
             .into_iter()
@@ -1436,59 +1427,66 @@ fn push_auth_audience_configures_interceptor_and_subscriptions() {
             .unwrap_or_else(|| panic!("service {name}"))
             .clone()
     };
-    let interceptor = env_of(&service("d-interceptor"));
-    assert_eq!(
-        interceptor.get("PUSH_AUTH_AUDIENCE").map(String::as_str),
-        Some(audience)
-    );
-    assert_eq!(
-        interceptor
-            .get("PUSH_AUTH_SERVICE_ACCOUNT")
-            .map(String::as_str),
-        Some("d-invoker-sa@drift-project.iam.gserviceaccount.com")
-    );
-    let connector = env_of(&service("d-connector"));
-    assert!(
-        !connector.keys().any(|k| k.starts_with("PUSH_AUTH")),
-        "{connector:?}"
-    );
-
-    let subscriptions = plan.of_kind("google_pubsub_subscription");
-    let pushed: Vec<&&Instance> = subscriptions
-        .iter()
-        .filter(|s| s.config.contains_key("push_config"))
-        .collect();
-    assert_eq!(pushed.len(), 4);
-    for sub in pushed {
-        let audiences: Vec<String> = values_at(
-            &Value::Object(sub.config.clone()),
-            "push_config.oidc_token.audience",
-        )
+    let settings = env_of(&service(interceptor))
         .into_iter()
-        .filter_map(text)
+        .filter(|(k, _)| k.starts_with("PUSH_AUTH"))
         .collect();
-        assert_eq!(audiences, [audience], "{}", sub.address());
-    }
+    let audiences = plan
+        .of_kind("google_pubsub_subscription")
+        .into_iter()
+        .filter(|s| s.config.contains_key("push_config"))
+        .flat_map(|sub| {
+            values_at(
+                &Value::Object(sub.config.clone()),
+                "push_config.oidc_token.audience",
+            )
+            .into_iter()
+            .filter_map(text)
+            .collect::<Vec<_>>()
+        })
+        .collect();
+    (settings, audiences)
+}
 
-    // Off by default: no verification settings, Pub/Sub's default audience.
-    let plan = module
-        .evaluate(&inputs_for(&module, &env_pairs(DRIFT_ENV)), &cloud_facts())
-        .expect("evaluates");
-    for sub in plan.of_kind("google_pubsub_subscription") {
-        assert!(values_at(
-            &Value::Object(sub.config.clone()),
-            "push_config.oidc_token.audience"
-        )
-        .is_empty());
-    }
-    let interceptor = plan
+#[test]
+fn push_auth_audience_configures_interceptor_and_subscriptions() {
+    let module = module();
+    let invoker = "d-invoker-sa@drift-project.iam.gserviceaccount.com";
+
+    // Set (DRIFT_ENV): that audience on both sides of every push.
+    let inputs = inputs_for(&module, &env_pairs(DRIFT_ENV));
+    let plan = module.evaluate(&inputs, &cloud_facts()).expect("evaluates");
+    let (settings, audiences) = push_auth_of(&plan, "d-interceptor");
+    let expected = BTreeMap::from([
+        (
+            "PUSH_AUTH_AUDIENCE".to_owned(),
+            "https://d-push.example".to_owned(),
+        ),
+        ("PUSH_AUTH_SERVICE_ACCOUNT".to_owned(), invoker.to_owned()),
+    ]);
+    assert_eq!(settings, expected);
+    assert_eq!(audiences, vec!["https://d-push.example"; 4]);
+
+    // Empty (the default): the interceptor's deterministic URL, as deploy.sh computes it.
+    let mut inputs = inputs;
+    inputs.remove("push_auth_audience");
+    let plan = module.evaluate(&inputs, &cloud_facts()).expect("evaluates");
+    let (settings, audiences) = push_auth_of(&plan, "d-interceptor");
+    let url = format!(
+        "https://d-interceptor-{}.europe-west4.run.app",
+        support::PROJECT_NUMBER
+    );
+    assert_eq!(settings["PUSH_AUTH_AUDIENCE"], url);
+    assert_eq!(settings["PUSH_AUTH_SERVICE_ACCOUNT"], invoker);
+    assert_eq!(audiences, vec![url; 4]);
+
+    // The connector has nothing to do with it.
+    let connector = plan
         .of_kind("google_cloud_run_v2_service")
         .into_iter()
-        .find(|s| s.text("name").as_deref() == Some("d-interceptor"))
-        .expect("interceptor");
-    assert!(!env_of(interceptor)
-        .keys()
-        .any(|k| k.starts_with("PUSH_AUTH")));
+        .find(|s| s.text("name").as_deref() == Some("d-connector"))
+        .expect("connector");
+    assert!(!env_of(connector).keys().any(|k| k.starts_with("PUSH_AUTH")));
 }
 
 // ----------------------------------------------------------------------------------------

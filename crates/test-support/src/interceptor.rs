@@ -2,7 +2,7 @@
 
 use agent_assist_core::config::Settings;
 use agent_assist_core::EventType;
-use agent_assist_intake::{CxWebhook, Intake, PushEnvelope};
+use agent_assist_intake::{CxWebhook, Intake, PushAuth, PushEnvelope};
 use cloud_pubsub_interceptor::app::Interceptor;
 use cloud_pubsub_interceptor::config::InterceptorConfig;
 use redis_test_server::RedisServer;
@@ -13,6 +13,7 @@ pub struct TestInterceptor {
     running: Running,
     intake: Intake,
     cx_webhook: CxWebhook,
+    push_auth: Option<PushAuth>,
     http: reqwest::Client,
 }
 
@@ -20,22 +21,30 @@ impl TestInterceptor {
     /// The interceptor configured by `settings`.
     pub async fn spawn(settings: Settings) -> Self {
         let config = InterceptorConfig::from_settings(&settings).expect("valid settings");
-        let mut parts = None;
+        Self::spawn_config(config).await
+    }
+
+    /// The interceptor with `config`, for what settings do not reach (the key cache's
+    /// intervals, say).
+    pub async fn spawn_config(config: InterceptorConfig) -> Self {
+        let mut built = None;
         let (running, _) = Running::start(|listener, shutdown| {
             let interceptor =
                 Interceptor::build(config, &shutdown).expect("the interceptor builds");
-            parts = Some((
+            built = Some((
                 interceptor.intake().clone(),
                 interceptor.cx_webhook().clone(),
+                interceptor.push_auth().cloned(),
             ));
             interceptor.run(listener, shutdown)
         })
         .await;
-        let (intake, cx_webhook) = parts.expect("built");
+        let (intake, cx_webhook, push_auth) = built.expect("built");
         Self {
             running,
             intake,
             cx_webhook,
+            push_auth,
             http: reqwest::Client::new(),
         }
     }
@@ -56,6 +65,11 @@ impl TestInterceptor {
     /// The Dialogflow CX webhook (tests read its metrics).
     pub fn cx_webhook(&self) -> &CxWebhook {
         &self.cx_webhook
+    }
+
+    /// The push authentication, when configured.
+    pub fn push_auth(&self) -> Option<&PushAuth> {
+        self.push_auth.as_ref()
     }
 
     pub fn bus(&self) -> &agent_assist_core::ConversationBus {

@@ -86,7 +86,10 @@ pub struct WebhookAuth {
 impl WebhookAuth {
     /// Reads the secret files `config` names and builds the token verifier, and logs which
     /// credentials are accepted (or, loudly, that none are or that nobody is checked).
-    pub fn from_config(config: &CxWebhookConfig) -> Result<Self, AuthSetupError> {
+    pub fn from_config(
+        config: &CxWebhookConfig,
+        google_keys: &GoogleKeys,
+    ) -> Result<Self, AuthSetupError> {
         let credentials = match &config.access {
             Access::Open => {
                 tracing::warn!(
@@ -125,8 +128,7 @@ impl WebhookAuth {
             .id_token
             .as_ref()
             .map(|id_token| {
-                let http = reqwest::Client::new();
-                let keys = GoogleKeys::new(config.google_jwks_url.clone(), http);
+                let keys = google_keys.clone();
                 let expectation = Expectation {
                     audiences: id_token.audiences.clone(),
                     emails: id_token.service_agents.clone(),
@@ -272,6 +274,14 @@ fn is_bearer(value: &HeaderValue) -> bool {
 mod tests {
     use super::super::config::Credentials;
     use super::*;
+
+    /// A key cache no test here fetches from.
+    fn test_keys() -> GoogleKeys {
+        GoogleKeys::new(
+            agent_assist_core::google_id_token::GOOGLE_JWKS_URL,
+            reqwest::Client::new(),
+        )
+    }
     use std::time::Duration;
 
     struct Files(std::path::PathBuf);
@@ -309,11 +319,14 @@ mod tests {
     #[tokio::test]
     async fn static_header_and_basic_auth() {
         let files = Files::new("static");
-        let auth = WebhookAuth::from_config(&config(Credentials {
-            header_secret_path: Some(files.write("header", "Bearer s3cret\n")),
-            basic_auth_path: Some(files.write("basic", "cx-agent:pa:ss\n")),
-            id_token: None,
-        }))
+        let auth = WebhookAuth::from_config(
+            &config(Credentials {
+                header_secret_path: Some(files.write("header", "Bearer s3cret\n")),
+                basic_auth_path: Some(files.write("basic", "cx-agent:pa:ss\n")),
+                id_token: None,
+            }),
+            &test_keys(),
+        )
         .unwrap();
         assert_eq!(
             auth.check(Some(&header("Bearer s3cret"))).await,
@@ -346,15 +359,16 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_configured_refuses_everyone_and_open_accepts_everyone() {
-        let closed = WebhookAuth::from_config(&config(Credentials::default())).unwrap();
+        let closed =
+            WebhookAuth::from_config(&config(Credentials::default()), &test_keys()).unwrap();
         assert!(matches!(
             closed.check(Some(&header("Bearer anything"))).await,
             Err(Refusal::Unauthenticated(reason)) if reason.contains("no credentials")
         ));
-        let open = WebhookAuth::from_config(&CxWebhookConfig::open(
-            Duration::from_secs(60),
-            Duration::from_secs(60),
-        ))
+        let open = WebhookAuth::from_config(
+            &CxWebhookConfig::open(Duration::from_secs(60), Duration::from_secs(60)),
+            &test_keys(),
+        )
         .unwrap();
         assert_eq!(open.check(None).await, Ok(Caller::Unchecked));
     }
@@ -386,7 +400,7 @@ mod tests {
             ),
         ];
         for (credentials, reason) in cases {
-            let error = WebhookAuth::from_config(&config(credentials))
+            let error = WebhookAuth::from_config(&config(credentials), &test_keys())
                 .err()
                 .unwrap();
             let text = error.to_string();

@@ -8,7 +8,6 @@
 //! | `CX_WEBHOOK_ID_TOKEN_AUDIENCE` | | comma-separated audiences of the Dialogflow service agent's ID token (the webhook URLs, no query string) |
 //! | `CX_WEBHOOK_SERVICE_AGENT` | | comma-separated accounts allowed to sign those tokens (`service-<project number>@gcp-sa-dialogflow.iam.gserviceaccount.com`) |
 //! | `CX_WEBHOOK_DEADLINE_MS` | `3000` | longest time to answer CX; past it, 503 (CX's default timeout is 5 s) |
-//! | `GOOGLE_JWKS_URL` | Google's | where Google's token signing keys are fetched (tests point it at a stand-in) |
 //! | `INTEGRATION_KEY_TTL_SECONDS` | `86400` | how long a context waits for its integration key to be mapped |
 //! | `DEDUP_WINDOW_SECONDS` | `600` | how long a call is remembered, so a retry publishes nothing and gets the same answer |
 //!
@@ -19,7 +18,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_assist_core::config::{ConfigError, Settings};
-use agent_assist_core::google_id_token::GOOGLE_JWKS_URL;
 
 /// CX's default webhook timeout is 5 s: answering within 3 s leaves room for the network and
 /// a cold start.
@@ -70,8 +68,6 @@ pub struct CxWebhookConfig {
     pub access: Access,
     /// `CX_WEBHOOK_DEADLINE_MS`.
     pub deadline: Duration,
-    /// `GOOGLE_JWKS_URL`.
-    pub google_jwks_url: String,
     /// `INTEGRATION_KEY_TTL_SECONDS`, as the connector reads it.
     pub integration_key_ttl: Duration,
     /// `DEDUP_WINDOW_SECONDS`, as the bus reads it.
@@ -122,9 +118,6 @@ impl CxWebhookConfig {
                 id_token,
             }),
             deadline: Duration::from_millis(deadline_ms),
-            google_jwks_url: settings
-                .get("GOOGLE_JWKS_URL")
-                .unwrap_or_else(|| GOOGLE_JWKS_URL.to_owned()),
             integration_key_ttl: settings.seconds_or("INTEGRATION_KEY_TTL_SECONDS", 86_400)?,
             dedup_window: settings.seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
         })
@@ -135,7 +128,6 @@ impl CxWebhookConfig {
         Self {
             access: Access::Open,
             deadline: DEFAULT_DEADLINE,
-            google_jwks_url: GOOGLE_JWKS_URL.to_owned(),
             integration_key_ttl,
             dedup_window,
         }
@@ -151,7 +143,6 @@ mod tests {
         let config = CxWebhookConfig::from_settings(&Settings::default()).unwrap();
         assert_eq!(config.access, Access::Authenticated(Credentials::default()));
         assert_eq!(config.deadline, DEFAULT_DEADLINE);
-        assert_eq!(config.google_jwks_url, GOOGLE_JWKS_URL);
         assert_eq!(config.integration_key_ttl, Duration::from_secs(86_400));
         assert_eq!(config.dedup_window, Duration::from_secs(600));
     }

@@ -36,6 +36,7 @@ pub mod routes;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agent_assist_core::google_id_token::GoogleKeys;
 use agent_assist_core::integration_key::IntegrationKeys;
 use agent_assist_core::ConversationBus;
 use prometheus_client::registry::Registry;
@@ -64,13 +65,15 @@ struct Inner {
 
 impl CxWebhook {
     /// Reads the credentials `config` names (a missing or empty secret file is an error: the
-    /// service must not start), and registers the metrics in `registry`.
+    /// service must not start), and registers the metrics in `registry`. Service agent ID
+    /// tokens are checked against `google_keys`, the process's one cache of Google's keys.
     pub fn build(
         config: &CxWebhookConfig,
         bus: &ConversationBus,
+        google_keys: &GoogleKeys,
         registry: &mut Registry,
     ) -> Result<Self, AuthSetupError> {
-        let auth = WebhookAuth::from_config(config)?;
+        let auth = WebhookAuth::from_config(config, google_keys)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 auth,

@@ -7,21 +7,30 @@
 //! nobody has joined. Reported beside it: `redis-benchmark` `PUBLISH` of an event-sized payload
 //! at the same concurrency (the raw ceiling), the Redis time per push from `INFO commandstats`,
 //! and the CPU each process used in the window.
+//!
+//! With `--push-auth` the same run is repeated against a second interceptor with push
+//! authentication on ([`crate::push_auth`]): every push carries the same Google ID token, which
+//! the interceptor verifies against a JWKS stand-in in this process. Reported: both runs'
+//! pushes/s and p99, the interceptor's CPU per push with and without (the verification's cost
+//! in the service), and one verification's cost measured alone on one thread.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http::HeaderValue;
+
 use crate::http_client::HttpConnection;
-use crate::latency::Latencies;
+use crate::latency::{Latencies, Summary};
 use crate::options::Options;
 use crate::payload::{self, clock_ns, Conversation, Stamp, PUSH_PATH};
 use crate::processes::CpuSnapshot;
+use crate::push_auth::PushAuthSetup;
 use crate::redis_benchmark;
 use crate::report::Report;
 use crate::scenarios::{megabytes, thousands, wait_until};
 use crate::socket_pool::{PoolSpec, SocketPool};
-use crate::stack::{redis_cli, Stack};
+use crate::stack::{redis_cli, wait_ready, Stack};
 
 const SCENARIO: &str = "1 push throughput";
 
@@ -33,6 +42,8 @@ const MAX_REQUESTS: u64 = 10_000_000;
 
 const TARGET_RATE: f64 = 30_000.0;
 const TARGET_P99: Duration = Duration::from_millis(10);
+/// The bound for what push authentication may add per push ("well under").
+const TARGET_VERIFY_COST: Duration = Duration::from_millis(1);
 
 /// What one push connection did.
 #[derive(Default)]
@@ -53,84 +64,48 @@ struct Plan {
     next: AtomicU64,
     measure_from: Instant,
     end: Instant,
+    /// Sent with every push (the push token), when push authentication is on.
+    authorization: Option<HeaderValue>,
+}
+
+/// The interceptor a run pushes to.
+struct Target {
+    addr: std::net::SocketAddr,
+    /// Its name in the CPU accounts.
+    name: String,
+    pid: u32,
+    /// Names this run's conversations and message ids.
+    label: &'static str,
+    authorization: Option<HeaderValue>,
+}
+
+/// What one run measured.
+struct Measured {
+    /// Pushes per second in the measured window.
+    rate: f64,
+    latency: Summary,
+    non_2xx: u64,
+    errors: u64,
+    delivered: u64,
+    joined_accepted: u64,
+    all_delivered: bool,
+    sockets_ended: usize,
+    /// Each process's CPU in the window, in percent of one core.
+    cpu: Vec<(String, f64)>,
+    /// The target interceptor's CPU time per measured push.
+    interceptor_cpu_per_push: Option<Duration>,
 }
 
 pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
-    let joined: Vec<Conversation> = (0..CONVERSATIONS)
-        .map(|i| payload::conversation(&stack.run_id, "push-joined", i))
-        .collect();
-    let unjoined: Vec<Conversation> = (0..CONVERSATIONS)
-        .map(|i| payload::conversation(&stack.run_id, "push-unjoined", i))
-        .collect();
-    let delivered = Arc::new(AtomicU64::new(0));
-    let token = stack.launcher.token();
-    let pool = SocketPool::open(
-        PoolSpec {
-            server: stack.connectors[0].addr(),
-            token: &token,
-            conversations: joined.iter().map(|c| c.join_name.clone()).collect(),
-            concurrency: 64,
-            source_offset: 0,
-        },
-        {
-            let delivered = delivered.clone();
-            Arc::new(move |_, _, _| {
-                delivered.fetch_add(1, Ordering::Relaxed);
-            })
-        },
-    )
-    .await?;
-    let mut connections = Vec::with_capacity(options.push_connections);
-    for _ in 0..options.push_connections {
-        connections.push(HttpConnection::open(stack.interceptor.addr()).await?);
-    }
     redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
-
-    let start = Instant::now();
-    let plan = Arc::new(Plan {
-        run_id: stack.run_id.clone(),
-        joined,
-        unjoined,
-        next: AtomicU64::new(0),
-        measure_from: start + options.warmup,
-        end: start + options.warmup + options.duration,
-    });
-    let tasks: Vec<_> = connections
-        .into_iter()
-        .map(|connection| {
-            tokio::spawn(push_loop(
-                connection,
-                plan.clone(),
-                stack.interceptor.addr(),
-            ))
-        })
-        .collect();
-    tokio::time::sleep_until(plan.measure_from.into()).await;
-    let cpu = CpuSnapshot::take(&stack.cpu_accounts());
-    tokio::time::sleep_until(plan.end.into()).await;
-    let cpu_usage = cpu.usage_since();
-
-    let mut total = ConnectionResult::default();
-    for task in tasks {
-        let result = task.await?;
-        total.latencies.add(&result.latencies);
-        total.measured += result.measured;
-        total.non_2xx += result.non_2xx;
-        total.errors += result.errors;
-        total.joined_accepted += result.joined_accepted;
-    }
-    let all_delivered = wait_until(Duration::from_secs(10), || {
-        delivered.load(Ordering::Relaxed) >= total.joined_accepted
-    })
-    .await;
-    // Anything more than expected would be a duplicate; give it a moment to show.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let delivered = delivered.load(Ordering::Relaxed);
-    let ended = pool.ended_by_server();
-    pool.close().await;
-
-    let rate = total.measured as f64 / options.duration.as_secs_f64();
-    let summary = total.latencies.summary();
+    let target = Target {
+        addr: stack.interceptor.addr(),
+        name: "interceptor".into(),
+        pid: stack.interceptor.pid(),
+        label: "push",
+        authorization: None,
+    };
+    let plain = measure(options, stack, &target).await?;
     report.target(
         SCENARIO,
         &format!(
@@ -138,39 +113,23 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
             options.push_connections,
             options.duration.as_secs_f64()
         ),
-        thousands(rate as u64),
+        thousands(plain.rate as u64),
         ">= 30,000",
-        rate >= TARGET_RATE,
+        plain.rate >= TARGET_RATE,
     );
     report.target(
         SCENARIO,
         "push latency",
-        summary.to_string(),
+        plain.latency.to_string(),
         "p99 < 10 ms",
-        summary.p99 < TARGET_P99,
+        plain.latency.p99 < TARGET_P99,
     );
-    report.check(
+    report_checks(report, "", &plain);
+    report.info(
         SCENARIO,
-        "non-2xx responses / errors",
-        format!("{} / {}", total.non_2xx, total.errors),
-        total.non_2xx == 0 && total.errors == 0,
+        "CPU in the window (% of one core)",
+        cpu_text(&plain),
     );
-    report.check(
-        SCENARIO,
-        "events delivered to the joined sockets",
-        format!(
-            "{} of {} (sockets closed by server: {ended})",
-            thousands(delivered),
-            thousands(total.joined_accepted)
-        ),
-        all_delivered && delivered == total.joined_accepted && ended == 0,
-    );
-    let cpu_text = cpu_usage
-        .iter()
-        .map(|(name, percent)| format!("{name} {percent:.0}%"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    report.info(SCENARIO, "CPU in the window (% of one core)", cpu_text);
     if let Ok(rss) = stack.interceptor.rss_kib() {
         report.info(SCENARIO, "interceptor RSS after the run", megabytes(rss));
     }
@@ -185,7 +144,7 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
 
     // The ceiling: PUBLISH of a published event's size, same concurrency, same Redis.
     let sample = payload::dialogflow_event(
-        &plan.joined[0],
+        &payload::conversation(&stack.run_id, "push-joined", 0),
         Stamp {
             conv: 0,
             seq: 0,
@@ -216,9 +175,236 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     report.info(
         SCENARIO,
         "pushes/s as a share of the PUBLISH ceiling",
-        format!("{:.2}", rate / ceiling.requests_per_second),
+        format!("{:.2}", plain.rate / ceiling.requests_per_second),
+    );
+    if options.push_auth {
+        with_push_auth(options, stack, report, &plain).await?;
+    }
+    Ok(())
+}
+
+/// The same run against an interceptor with push authentication on, and the comparison.
+async fn with_push_auth(
+    options: &Options,
+    stack: &Stack,
+    report: &mut Report,
+    plain: &Measured,
+) -> anyhow::Result<()> {
+    let setup = PushAuthSetup::start().await?;
+    let (interceptor, _) = stack
+        .launcher
+        .start_interceptor_with("interceptor-push-auth", setup.interceptor_settings())?;
+    wait_ready(interceptor.addr()).await?;
+    let target = Target {
+        addr: interceptor.addr(),
+        name: "interceptor-push-auth".into(),
+        pid: interceptor.pid(),
+        label: "push-auth",
+        authorization: Some(setup.authorization().clone()),
+    };
+    let authed = measure(options, stack, &target).await?;
+    let fetches = setup.key_fetches();
+    drop(interceptor);
+
+    report.target(
+        SCENARIO,
+        "with push authentication: pushes/s",
+        format!(
+            "{} (without: {}, {:+.1} %)",
+            thousands(authed.rate as u64),
+            thousands(plain.rate as u64),
+            (authed.rate / plain.rate - 1.0) * 100.0
+        ),
+        ">= 30,000",
+        authed.rate >= TARGET_RATE,
+    );
+    report.target(
+        SCENARIO,
+        "with push authentication: push latency",
+        format!(
+            "{} (without: p99 {:.2} ms)",
+            authed.latency,
+            plain.latency.p99.as_secs_f64() * 1e3
+        ),
+        "p99 < 10 ms",
+        authed.latency.p99 < TARGET_P99,
+    );
+    report_checks(report, "with push authentication: ", &authed);
+    report.check(
+        SCENARIO,
+        "with push authentication: key set fetches (JWKS stand-in)",
+        fetches.to_string(),
+        fetches == 1,
+    );
+    report.info(
+        SCENARIO,
+        "with push authentication: CPU in the window (% of one core)",
+        cpu_text(&authed),
+    );
+    if let (Some(without), Some(with)) = (
+        plain.interceptor_cpu_per_push,
+        authed.interceptor_cpu_per_push,
+    ) {
+        let added = with.saturating_sub(without);
+        report.target(
+            SCENARIO,
+            "interceptor CPU per push: without / with push authentication",
+            format!(
+                "{:.1} µs / {:.1} µs (+{:.1} µs)",
+                micros(without),
+                micros(with),
+                micros(with) - micros(without)
+            ),
+            "added < 1 ms",
+            added < TARGET_VERIFY_COST,
+        );
+    }
+    let iterations = if options.smoke { 500 } else { 20_000 };
+    let cost = setup.verify_cost(iterations).await?;
+    report.target(
+        SCENARIO,
+        "one verification alone (warm cache, one thread)",
+        format!(
+            "{:.1} µs wall, {} CPU (mean of {})",
+            micros(cost.mean),
+            cost.cpu
+                .map_or_else(|| "n/a".to_owned(), |cpu| format!("{:.1} µs", micros(cpu))),
+            thousands(cost.iterations as u64)
+        ),
+        "< 1 ms",
+        cost.cpu.unwrap_or(cost.mean) < TARGET_VERIFY_COST,
     );
     Ok(())
+}
+
+fn micros(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1e6
+}
+
+fn cpu_text(measured: &Measured) -> String {
+    measured
+        .cpu
+        .iter()
+        .map(|(name, percent)| format!("{name} {percent:.0}%"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// What must hold in every run: every push answered 2xx, every joined event delivered.
+fn report_checks(report: &mut Report, prefix: &str, measured: &Measured) {
+    report.check(
+        SCENARIO,
+        &format!("{prefix}non-2xx responses / errors"),
+        format!("{} / {}", measured.non_2xx, measured.errors),
+        measured.non_2xx == 0 && measured.errors == 0,
+    );
+    report.check(
+        SCENARIO,
+        &format!("{prefix}events delivered to the joined sockets"),
+        format!(
+            "{} of {} (sockets closed by server: {})",
+            thousands(measured.delivered),
+            thousands(measured.joined_accepted),
+            measured.sockets_ended
+        ),
+        measured.all_delivered
+            && measured.delivered == measured.joined_accepted
+            && measured.sockets_ended == 0,
+    );
+}
+
+/// One run: sockets joined to the joined conversations on connector A, the push connections to
+/// `target`, the load for warm-up plus duration, then the delivery check.
+async fn measure(options: &Options, stack: &Stack, target: &Target) -> anyhow::Result<Measured> {
+    let joined: Vec<Conversation> = (0..CONVERSATIONS)
+        .map(|i| payload::conversation(&stack.run_id, &format!("{}-joined", target.label), i))
+        .collect();
+    let unjoined: Vec<Conversation> = (0..CONVERSATIONS)
+        .map(|i| payload::conversation(&stack.run_id, &format!("{}-unjoined", target.label), i))
+        .collect();
+    let delivered = Arc::new(AtomicU64::new(0));
+    let token = stack.launcher.token();
+    let pool = SocketPool::open(
+        PoolSpec {
+            server: stack.connectors[0].addr(),
+            token: &token,
+            conversations: joined.iter().map(|c| c.join_name.clone()).collect(),
+            concurrency: 64,
+            source_offset: 0,
+        },
+        {
+            let delivered = delivered.clone();
+            Arc::new(move |_, _, _| {
+                delivered.fetch_add(1, Ordering::Relaxed);
+            })
+        },
+    )
+    .await?;
+    let mut connections = Vec::with_capacity(options.push_connections);
+    for _ in 0..options.push_connections {
+        connections.push(HttpConnection::open(target.addr).await?);
+    }
+
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        run_id: format!("{}-{}", stack.run_id, target.label),
+        joined,
+        unjoined,
+        next: AtomicU64::new(0),
+        measure_from: start + options.warmup,
+        end: start + options.warmup + options.duration,
+        authorization: target.authorization.clone(),
+    });
+    let tasks: Vec<_> = connections
+        .into_iter()
+        .map(|connection| tokio::spawn(push_loop(connection, plan.clone(), target.addr)))
+        .collect();
+    let accounts = stack.cpu_accounts((&target.name, target.pid));
+    tokio::time::sleep_until(plan.measure_from.into()).await;
+    let cpu = CpuSnapshot::take(&accounts);
+    tokio::time::sleep_until(plan.end.into()).await;
+    let cpu_usage = cpu.usage_since();
+
+    let mut total = ConnectionResult::default();
+    for task in tasks {
+        let result = task.await?;
+        total.latencies.add(&result.latencies);
+        total.measured += result.measured;
+        total.non_2xx += result.non_2xx;
+        total.errors += result.errors;
+        total.joined_accepted += result.joined_accepted;
+    }
+    let all_delivered = wait_until(Duration::from_secs(10), || {
+        delivered.load(Ordering::Relaxed) >= total.joined_accepted
+    })
+    .await;
+    // Anything more than expected would be a duplicate; give it a moment to show.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let delivered = delivered.load(Ordering::Relaxed);
+    let sockets_ended = pool.ended_by_server();
+    pool.close().await;
+
+    let interceptor_cpu_per_push = cpu_usage
+        .iter()
+        .find(|(name, _)| *name == target.name)
+        .filter(|_| total.measured > 0)
+        .map(|(_, percent)| {
+            Duration::from_secs_f64(
+                percent / 100.0 * options.duration.as_secs_f64() / total.measured as f64,
+            )
+        });
+    Ok(Measured {
+        rate: total.measured as f64 / options.duration.as_secs_f64(),
+        latency: total.latencies.summary(),
+        non_2xx: total.non_2xx,
+        errors: total.errors,
+        delivered,
+        joined_accepted: total.joined_accepted,
+        all_delivered,
+        sockets_ended,
+        cpu: cpu_usage,
+        interceptor_cpu_per_push,
+    })
 }
 
 /// Posts pushes until the plan's end; reopens the connection after an error.
@@ -251,7 +437,9 @@ async fn push_loop(
         };
         let event = payload::dialogflow_event(conversation, stamp);
         let body = payload::push_body(&event, &format!("{}-push-{n}", plan.run_id));
-        let outcome = connection.post_json(PUSH_PATH, body).await;
+        let outcome = connection
+            .post_json_authorized(PUSH_PATH, body, plan.authorization.as_ref())
+            .await;
         let measured = started >= plan.measure_from;
         match outcome {
             Ok(status) => {

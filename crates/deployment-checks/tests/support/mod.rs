@@ -46,10 +46,11 @@ pub const REQUIRED_APIS: [&str; 10] = [
 /// The fake. Log format: one line per call, the CLOUDSDK_CORE_PROJECT it saw, then each
 /// argument, tab-separated. Existence checks (`describe`) answer NOT_FOUND, success or
 /// PERMISSION_DENIED depending on FAKE_GCLOUD_STATE; `--format=value(...)` queries print
-/// plausible values (a push subscription's endpoint comes from the FAKE_GCLOUD_PUSH_ENDPOINTS
-/// file, `<subscription> <endpoint>` lines, see [`Sandbox::push_endpoints`]; none when it has no
-/// line for it); everything else succeeds silently. Whatever is piped to a `--data-file=-`
-/// command is appended to FAKE_GCLOUD_STDIN.
+/// plausible values (an existing subscription's push config, endpoint, account and audience,
+/// comes from the FAKE_GCLOUD_PUSH_CONFIGS file, `<subscription>\t<endpoint>\t<account>\t<audience>`
+/// lines, see [`Sandbox::push_configs`]; none when it has no line for it); everything else
+/// succeeds silently. Whatever is piped to a `--data-file=-` command is appended to
+/// FAKE_GCLOUD_STDIN.
 const FAKE_GCLOUD: &str = r#"#!/usr/bin/env bash
 set -u
 {
@@ -78,9 +79,9 @@ case $format in
   'value(port)') echo 6379; exit 0 ;;
   'value(status.url)') echo "https://$subject-fakehash-uc.a.run.app"; exit 0 ;;
   'value(config.name)') printf '%s\n' $FAKE_GCLOUD_ENABLED_APIS; exit 0 ;;
-  'value(pushConfig.pushEndpoint)')
-    [[ -f $FAKE_GCLOUD_PUSH_ENDPOINTS ]] &&
-      awk -v s="$subject" '$1 == s { print $2 }' "$FAKE_GCLOUD_PUSH_ENDPOINTS"
+  'value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
+    [[ -f $FAKE_GCLOUD_PUSH_CONFIGS ]] &&
+      awk -F '\t' -v s="$subject" '$1 == s { print $2 "\t" $3 "\t" $4 }' "$FAKE_GCLOUD_PUSH_CONFIGS"
     exit 0 ;;
   'value(bindings.role)')
     [[ $FAKE_GCLOUD_STATE == existing ]] && echo roles/granted
@@ -261,14 +262,25 @@ impl Sandbox {
         path
     }
 
-    /// What existing push subscriptions deliver to, for the runs that follow: (subscription,
-    /// endpoint) pairs.
-    pub fn push_endpoints<S: AsRef<str>, E: AsRef<str>>(&self, pairs: &[(S, E)]) {
-        let lines: String = pairs
+    /// How existing push subscriptions are configured, for the runs that follow:
+    /// (subscription, endpoint, token account, token audience); a subscription without a line
+    /// has no push config (a pull subscription).
+    pub fn push_configs(&self, configs: &[(&str, &str, &str, &str)]) {
+        let lines: String = configs
             .iter()
-            .map(|(s, e)| format!("{} {}\n", s.as_ref(), e.as_ref()))
+            .map(|(s, e, account, audience)| format!("{s}\t{e}\t{account}\t{audience}\n"))
             .collect();
-        fs::write(self.dir.join("push-endpoints"), lines).expect("push endpoints");
+        fs::write(self.dir.join("push-configs"), lines).expect("push configs");
+    }
+
+    /// What existing push subscriptions deliver to, with no token configuration (as another
+    /// deployment's might): (subscription, endpoint) pairs.
+    pub fn push_endpoints<S: AsRef<str>, E: AsRef<str>>(&self, pairs: &[(S, E)]) {
+        let configs: Vec<(&str, &str, &str, &str)> = pairs
+            .iter()
+            .map(|(s, e)| (s.as_ref(), e.as_ref(), "", ""))
+            .collect();
+        self.push_configs(&configs);
     }
 
     /// Runs `deploy/<script>` with `args` against a cloud in state `cloud`, feeding `stdin`.
@@ -320,10 +332,7 @@ impl Sandbox {
                 },
             )
             .env("FAKE_GCLOUD_ENABLED_APIS", apis)
-            .env(
-                "FAKE_GCLOUD_PUSH_ENDPOINTS",
-                self.dir.join("push-endpoints"),
-            )
+            .env("FAKE_GCLOUD_PUSH_CONFIGS", self.dir.join("push-configs"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
