@@ -147,8 +147,9 @@ impl JwtKeys {
         struct Unchecked {
             exp: Option<u64>,
             gcp_agent_assist_project: Option<String>,
-            #[serde(default)]
-            gcp_agent_assist_user: Option<serde_json::Value>,
+            // Absent is `""`; an explicit `null` stays `null` (as `/register` may issue it).
+            #[serde(default = "no_user")]
+            gcp_agent_assist_user: serde_json::Value,
         }
         let data = jsonwebtoken::decode::<Unchecked>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
@@ -166,7 +167,7 @@ impl JwtKeys {
             Some(project) => Ok(Claims {
                 exp,
                 gcp_agent_assist_project: project,
-                gcp_agent_assist_user: claims.gcp_agent_assist_user.unwrap_or_else(no_user),
+                gcp_agent_assist_user: claims.gcp_agent_assist_user,
             }),
         }
     }
@@ -233,6 +234,9 @@ pub fn now_secs() -> u64 {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -268,7 +272,13 @@ mod tests {
         // The Python service writes `gcp_agent_assist_user` as it was given (auth.py:70-78 at
         // 9425334), so a token may carry a number or an object there.
         let keys = keys();
-        for user in [serde_json::json!(5), serde_json::json!({"a": [1]})] {
+        // `null` included: `/register` issues it for a body without the field (found by the
+        // property tests: it used to come back as `""`).
+        for user in [
+            serde_json::json!(5),
+            serde_json::json!({"a": [1]}),
+            serde_json::Value::Null,
+        ] {
             let claims = keys.verify(&keys.issue_for(user.clone())).unwrap();
             assert_eq!(claims.gcp_agent_assist_user, user);
         }

@@ -22,6 +22,9 @@ pub fn token(header: &str) -> &str {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

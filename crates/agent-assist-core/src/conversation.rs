@@ -110,6 +110,9 @@ impl fmt::Debug for ConversationName {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -122,6 +122,9 @@ impl PushEnvelope {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

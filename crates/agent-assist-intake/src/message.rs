@@ -63,6 +63,14 @@ impl PubsubMessage {
             .map_err(|_| malformed("message data is not UTF-8 text"))?;
         let event: DialogflowEvent<'_> = serde_json::from_str(data)
             .map_err(|e| malformed(format!("message data is not a JSON object: {e}")))?;
+        // serde also reads a struct from an array of its fields (`["projects/p/..."]`); valid
+        // JSON that does not start with `{` is not an object.
+        if !data
+            .trim_start_matches([' ', '\t', '\n', '\r'])
+            .starts_with('{')
+        {
+            return Err(malformed("message data is not a JSON object"));
+        }
         let raw_conversation = event
             .conversation
             .ok_or_else(|| malformed("message data has no conversation"))?;
@@ -91,6 +99,9 @@ impl PubsubMessage {
             .map_err(|e| malformed(format!("cannot serialise the event: {e}")))
     }
 }
+
+#[cfg(test)]
+mod properties;
 
 #[cfg(test)]
 mod tests {
@@ -201,6 +212,11 @@ mod tests {
             (br#"{"message":{"data":"***"}}"#.to_vec(), "not base64"),
             (wrap("not json"), "not a JSON object"),
             (wrap("[1,2]"), "not a JSON object"),
+            // Found by the property tests: serde reads a struct from an array of its fields.
+            (
+                wrap(r#"["projects/A/conversations/A"]"#),
+                "not a JSON object",
+            ),
             (wrap(r#"{"x":1}"#), "no conversation"),
             (wrap(r#"{"conversation":""}"#), "invalid conversation"),
         ];

@@ -91,8 +91,10 @@ fn check_segment(segment: &str) -> Result<(), &'static str> {
             b'\\' => return Err("backslash in the path"),
             b'@' => return Err("'@' in the path"),
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone also takes a sign (`%+1`).
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or("malformed percent-encoding in the path")?;
@@ -233,6 +235,9 @@ impl Endpoint {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -290,6 +295,21 @@ mod tests {
                 matches!(parse(path), Err(PathError::Invalid(_))),
                 "{path}: {:?}",
                 parse(path)
+            );
+        }
+    }
+
+    #[test]
+    fn a_signed_escape_is_malformed() {
+        // Found by the property tests: `%+1` read as 0x01 and was refused for that reason.
+        for path in [
+            "/v2/projects/p1/locations/global/conversations/a%+1",
+            "/v2/projects/p1/locations/global/conversations/a%+f",
+        ] {
+            assert_eq!(
+                parse(path),
+                Err(PathError::Invalid("malformed percent-encoding in the path")),
+                "{path}"
             );
         }
     }

@@ -59,6 +59,9 @@ fn parse_name(name: &str) -> Result<ConversationName, String> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;

@@ -59,7 +59,8 @@ pub enum UnauthenticatedReason {
     Expired,
     /// `iat` (or `nbf`) is in the future (beyond the clock skew).
     NotYetValid,
-    /// A claim Google always sets is missing or has the wrong type.
+    /// A claim Google always sets is missing. (A claim of the wrong type makes the payload not
+    /// decode: [`Self::MalformedToken`].)
     MissingClaim,
     /// The token names an allowed account but Google does not vouch for its email.
     EmailNotVerified,

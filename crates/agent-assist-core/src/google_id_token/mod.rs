@@ -105,6 +105,9 @@ mod jwks_fetch;
 mod key_cache;
 mod verifier;
 
+#[cfg(test)]
+mod properties;
+
 pub use bearer::bearer_token;
 pub use error::{ForbiddenReason, IdTokenError, RejectionClass, UnauthenticatedReason};
 pub use key_cache::{GoogleKeys, KeyCacheOptions, KeyCacheStats, GOOGLE_JWKS_URL};
