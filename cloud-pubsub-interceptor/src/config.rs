@@ -2,6 +2,8 @@
 
 use agent_assist_core::config::{BusConfig, ConfigError, DefaultBus, Settings};
 
+use crate::pull::PullConfig;
+
 /// Largest push body accepted (`MAX_PUSH_BODY_BYTES`, default 16 MiB). Pub/Sub messages are at
 /// most 10 MiB, which base64 and the envelope grow to about 13.4 MiB.
 pub const DEFAULT_MAX_PUSH_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -17,6 +19,8 @@ pub struct InterceptorConfig {
     /// Redis (`REDIS_URL`, or `REDISHOST`/`REDISPORT`, default `localhost:6379`) and history
     /// settings; see [`BusConfig`].
     pub bus: BusConfig,
+    /// Pull mode (`PUBSUB_PULL_SUBSCRIPTIONS` and its settings); `None`: push only.
+    pub pull: Option<PullConfig>,
 }
 
 impl InterceptorConfig {
@@ -30,6 +34,7 @@ impl InterceptorConfig {
             )?,
             project_id: settings.get("GCP_PROJECT_ID"),
             bus: BusConfig::from_settings(settings, DefaultBus::LocalRedis)?,
+            pull: PullConfig::from_settings(settings)?,
         })
     }
 }
@@ -44,6 +49,7 @@ mod tests {
         assert_eq!(config.port, 8080);
         assert_eq!(config.max_push_body_bytes, DEFAULT_MAX_PUSH_BODY_BYTES);
         assert_eq!(config.project_id, None);
+        assert_eq!(config.pull, None);
         assert_eq!(
             config.bus.redis_url.as_deref(),
             Some("redis://localhost:6379")

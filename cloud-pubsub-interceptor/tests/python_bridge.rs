@@ -75,10 +75,16 @@ async fn the_bridge_delivers_to_python_connectors_once() {
 
     let event_type = EventType::NewRecognitionResultNotificationEvent;
     let (status, _) = interceptor
-        .push(event_type, &push("projects/p/locations/global/conversations/on-python", "b-1"))
+        .push(
+            event_type,
+            &push("projects/p/locations/global/conversations/on-python", "b-1"),
+        )
         .await;
     assert_eq!(status, 204);
-    let (channel, payload) = python.next().await.expect("the Python connector is reached");
+    let (channel, payload) = python
+        .next()
+        .await
+        .expect("the Python connector is reached");
     assert_eq!(channel, format!("{SERVER_ID}:{served}"));
     // What the Python connector reads: the room and the event name (main.py lines 43-45), and
     // the fields desktops get from the Python interceptor (main.py lines 96-108).
@@ -97,7 +103,10 @@ async fn the_bridge_delivers_to_python_connectors_once() {
     // A redelivery is not sent again; a conversation no Python connector joined is not sent.
     interceptor.push(event_type, &push(served, "b-1")).await;
     interceptor
-        .push(event_type, &push("projects/p/conversations/elsewhere", "b-2"))
+        .push(
+            event_type,
+            &push("projects/p/conversations/elsewhere", "b-2"),
+        )
         .await;
     interceptor.push(event_type, &push(served, "b-3")).await;
     let (_, next) = python.next().await.expect("the next event");

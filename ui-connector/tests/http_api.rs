@@ -658,5 +658,8 @@ async fn engine_io_refusals_say_why() {
         .unwrap();
     assert_eq!(garbage.status(), 400);
     let reason = garbage.text().await.unwrap();
-    assert!(reason.starts_with("Bad Request: malformed Engine.IO request"), "{reason}");
+    assert!(
+        reason.starts_with("Bad Request: malformed Engine.IO request"),
+        "{reason}"
+    );
 }

@@ -152,7 +152,10 @@ both_stores!(
 async fn a_batch_is_published_in_order_with_redeliveries_recognised(store: Store) {
     let harness = Harness::new(store);
     let bus = harness.instance();
-    let (a, b) = ("projects/p/conversations/batch-a", "projects/p/conversations/batch-b");
+    let (a, b) = (
+        "projects/p/conversations/batch-a",
+        "projects/p/conversations/batch-b",
+    );
     let mut live = bus.subscribe(name(a), None).await.unwrap();
     let earlier = publish(&bus, &event(a, 0, Some("m-0"))).await;
     let outcomes = bus

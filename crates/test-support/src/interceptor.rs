@@ -1,10 +1,13 @@
 //! The interceptor, spawned in-process.
 
+use std::sync::Arc;
+
 use agent_assist_core::config::Settings;
 use agent_assist_core::EventType;
 use agent_assist_intake::{Intake, PushEnvelope};
 use cloud_pubsub_interceptor::app::Interceptor;
 use cloud_pubsub_interceptor::config::InterceptorConfig;
+use cloud_pubsub_interceptor::pull::PullMetrics;
 use redis_test_server::RedisServer;
 
 use crate::Running;
@@ -12,6 +15,7 @@ use crate::Running;
 pub struct TestInterceptor {
     running: Running,
     intake: Intake,
+    pull_metrics: Option<Arc<PullMetrics>>,
     http: reqwest::Client,
 }
 
@@ -19,17 +23,19 @@ impl TestInterceptor {
     /// The interceptor configured by `settings`.
     pub async fn spawn(settings: Settings) -> Self {
         let config = InterceptorConfig::from_settings(&settings).expect("valid settings");
-        let mut intake = None;
+        let mut parts = None;
         let (running, _) = Running::start(|listener, shutdown| {
             let interceptor =
                 Interceptor::build(config, &shutdown).expect("the interceptor builds");
-            intake = Some(interceptor.intake().clone());
+            parts = Some((interceptor.intake().clone(), interceptor.pull_metrics()));
             interceptor.run(listener, shutdown)
         })
         .await;
+        let (intake, pull_metrics) = parts.expect("built");
         Self {
             running,
-            intake: intake.expect("built"),
+            intake,
+            pull_metrics,
             http: reqwest::Client::new(),
         }
     }
@@ -45,6 +51,16 @@ impl TestInterceptor {
 
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// Pull mode's metrics (`PUBSUB_PULL_SUBSCRIPTIONS` set).
+    ///
+    /// # Panics
+    /// If pull mode is off.
+    pub fn pull_metrics(&self) -> &PullMetrics {
+        self.pull_metrics
+            .as_deref()
+            .expect("pull mode is on (PUBSUB_PULL_SUBSCRIPTIONS)")
     }
 
     pub fn bus(&self) -> &agent_assist_core::ConversationBus {

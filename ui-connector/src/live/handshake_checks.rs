@@ -11,12 +11,12 @@
 //! unknown session) are left as they are: Engine.IO clients read them.
 
 use axum::body::Body;
+use axum::body::HttpBody as _;
 use axum::extract::Request;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use axum::body::HttpBody as _;
 
 /// The WebSocket protocol version this server speaks (RFC 6455).
 const WEBSOCKET_VERSION: &str = "13";

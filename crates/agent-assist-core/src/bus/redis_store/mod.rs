@@ -17,9 +17,9 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use batcher::Batcher;
 pub(crate) use connection::Commands;
 use listener::{Inbox, ListenRequest, Listener};
-use batcher::Batcher;
 use scripts::{PublishOptions, Scripts};
 
 use super::fanout::Fanout;
