@@ -28,10 +28,21 @@ pub struct Launcher {
 impl Launcher {
     /// Starts an interceptor; returns it and its time from `exec` to the first `/status`.
     pub fn start_interceptor(&self, name: &str) -> anyhow::Result<(Process, Duration)> {
+        self.start_interceptor_with(name, Vec::new())
+    }
+
+    /// Starts an interceptor with settings of its own (pull mode's).
+    pub fn start_interceptor_with(
+        &self,
+        name: &str,
+        settings: Vec<(&str, String)>,
+    ) -> anyhow::Result<(Process, Duration)> {
+        let mut env = vec![("REDIS_URL", self.redis_url.clone())];
+        env.extend(settings);
         let spec = ServiceSpec {
             name,
             binary: &self.binaries.interceptor,
-            env: self.env(vec![("REDIS_URL", self.redis_url.clone())]),
+            env: self.env(env),
         };
         processes::start_service(&self.dir, &spec, START_TIMEOUT)
     }

@@ -55,7 +55,8 @@ struct Plan {
     end: Instant,
 }
 
-pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+/// Runs the scenario; returns the measured pushes/s (the pull scenario compares with it).
+pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<f64> {
     let joined: Vec<Conversation> = (0..CONVERSATIONS)
         .map(|i| payload::conversation(&stack.run_id, "push-joined", i))
         .collect();
@@ -218,7 +219,7 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
         "pushes/s as a share of the PUBLISH ceiling",
         format!("{:.2}", rate / ceiling.requests_per_second),
     );
-    Ok(())
+    Ok(rate)
 }
 
 /// Posts pushes until the plan's end; reopens the connection after an error.
