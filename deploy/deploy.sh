@@ -4,7 +4,8 @@
 # with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
 # Memorystore for Redis, a Serverless VPC Access connector, container images built by Cloud
 # Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
-# interceptor.
+# interceptor (or, with INTERCEPTOR_MODE=pull, pull subscriptions it reads with no inbound
+# traffic).
 #
 # Usage:
 #   deploy/deploy.sh [--env-file FILE] [--dry-run]
@@ -64,8 +65,11 @@ CONNECTOR_APP_VARS=(
 )
 # PYTHON_CONNECTOR_BRIDGE: while Python connectors still run on the same Redis (a switch-over
 # from the Python services, see README.md), the interceptor also delivers to them.
+# PUBSUB_PULL_*: pull mode's flow control and malformed-message delay (README.md, Pull mode).
 INTERCEPTOR_APP_VARS=(
   PYTHON_CONNECTOR_BRIDGE
+  PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES PUBSUB_PULL_MAX_OUTSTANDING_BYTES
+  PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS
 )
 # Of the application settings, those that are switches: empty, true or false.
 BOOLEAN_APP_VARS=(DISCONNECT_ON_TOKEN_EXPIRY PYTHON_CONNECTOR_BRIDGE)
@@ -78,6 +82,7 @@ CONFIG_VARS=(
   CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
   PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME
   CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES
+  INTERCEPTOR_MODE
   JWT_SECRET_NAME
   REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
   VPC_NETWORK VPC_CONNECTOR_NAME VPC_CONNECTOR_RANGE
@@ -111,7 +116,7 @@ ENV_VARS_DELIMITER='|'
 JWT_SECRET_MOUNT_PATH=/secret/jwt_secret_key
 
 # One line per Agent Assist notification: topic setting, subscription setting, and the
-# interceptor endpoint its push subscription delivers to.
+# interceptor endpoint its push subscription delivers to (its event type, in pull mode).
 SUBSCRIPTION_TABLE=(
   "HUMAN_AGENT_ASSISTANT_TOPIC_ID HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID /human-agent-assistant-event"
   "CONVERSATION_LIFECYCLE_TOPIC_ID CONVERSATION_LIFECYCLE_SUBSCRIPTION_ID /conversation-lifecycle-event"
@@ -172,6 +177,7 @@ load_config() {
   : "${PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME:=cloud-run-pubsub-invoker}"
   : "${CONNECTOR_MIN_INSTANCES:=1}"
   : "${INTERCEPTOR_MIN_INSTANCES:=1}"
+  : "${INTERCEPTOR_MODE:=push}"
   : "${JWT_SECRET_NAME:=aa-integration-jwt-secret}"
   : "${REDIS_INSTANCE_ID:=aa-integration-redis}"
   : "${REDIS_TIER:=basic}"
@@ -200,6 +206,8 @@ load_config() {
   check_int REDIS_SIZE_GB 1 300
   check_int CONNECTOR_MIN_INSTANCES 0 1000
   check_int INTERCEPTOR_MIN_INSTANCES 0 1000
+  [[ $INTERCEPTOR_MODE == push || $INTERCEPTOR_MODE == pull ]] ||
+    die "INTERCEPTOR_MODE must be push or pull, not '$INTERCEPTOR_MODE'"
   [[ $REDIS_TIER == basic || $REDIS_TIER == standard ]] ||
     die "REDIS_TIER must be basic or standard, not '$REDIS_TIER'"
   # Serverless VPC Access connectors need an unused /28 of the network.
@@ -527,15 +535,37 @@ deploy_connector() {
     --set-secrets="$JWT_SECRET_MOUNT_PATH=$JWT_SECRET_NAME:latest"
 }
 
+# PUBSUB_PULL_SUBSCRIPTIONS for pull mode: <event type>=<full subscription name>, one per row
+# of SUBSCRIPTION_TABLE (the event type is the push endpoint's path without its slash).
+pull_subscriptions_setting() {
+  local row sub_var path list=''
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r _ sub_var path <<<"$row"
+    list+="${list:+,}${path#/}=projects/$GCP_PROJECT_ID/subscriptions/${!sub_var}"
+  done
+  printf '%s' "$list"
+}
+
 deploy_interceptor() {
-  step "Deploying $INTERCEPTOR_SERVICE_NAME"
+  step "Deploying $INTERCEPTOR_SERVICE_NAME ($INTERCEPTOR_MODE mode)"
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT")
-  local extra env_flag
+  local extra env_flag mode_flags=() min_instances=$INTERCEPTOR_MIN_INSTANCES
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${INTERCEPTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
+  if [[ $INTERCEPTOR_MODE == pull ]]; then
+    # Pulling is work outside any request: the CPU stays allocated, and at least one instance
+    # runs, since with none nothing would pull (Cloud Run starts instances for requests only).
+    pairs+=("PUBSUB_PULL_SUBSCRIPTIONS=$(pull_subscriptions_setting)")
+    mode_flags=(--no-cpu-throttling)
+    if ((10#$min_instances < 1)); then
+      info "pull mode: at least one instance (INTERCEPTOR_MIN_INSTANCES=$min_instances raised to 1)"
+      min_instances=1
+    fi
+  fi
   env_flag=$(env_vars_flag "${pairs[@]}")
   # Reachable only from inside the project (Pub/Sub push counts as internal) and only with
-  # an identity token of an account holding run.invoker.
+  # an identity token of an account holding run.invoker; in pull mode nothing needs to reach
+  # it at all (it calls out to Pub/Sub).
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
     --image="$INTERCEPTOR_IMAGE" \
     --region="$SERVICE_REGION" \
@@ -543,7 +573,8 @@ deploy_interceptor() {
     --ingress=internal \
     --no-allow-unauthenticated \
     --vpc-connector="$VPC_CONNECTOR_NAME" \
-    --min-instances="$INTERCEPTOR_MIN_INSTANCES" \
+    --min-instances="$min_instances" \
+    "${mode_flags[@]}" \
     "$env_flag"
 }
 
@@ -585,7 +616,7 @@ create_push_subscription() {
     current=$(query "$endpoint" gcloud pubsub subscriptions describe "$subscription" \
       --format='value(pushConfig.pushEndpoint)')
     [[ $current == "$endpoint" ]] ||
-      die "subscription $subscription ($setting) exists but delivers to '${current:-nothing: a pull subscription}', not to $endpoint. It belongs to another deployment (the Python interceptor's?): set $setting to a new name to add a second subscription to the topic (README.md, Migrating from the Python services), or move it on purpose with gcloud pubsub subscriptions modify-push-config"
+      die "subscription $subscription ($setting) exists but delivers to '${current:-nothing: a pull subscription}', not to $endpoint. It belongs to another deployment (the Python interceptor's?): set $setting to a new name to add a second subscription to the topic (README.md, Migrating from the Python services), or move it on purpose with gcloud pubsub subscriptions modify-push-config (also how a pull subscription of INTERCEPTOR_MODE=pull is switched back to push)"
     info "subscription $subscription exists and delivers to $endpoint (not modified)"
     return 0
   fi
@@ -595,6 +626,29 @@ create_push_subscription() {
     --topic="$topic" \
     --push-endpoint="$endpoint" \
     --push-auth-service-account="$INVOKER_SA_EMAIL" \
+    --ack-deadline="$ACK_DEADLINE_SECONDS" \
+    --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
+    --min-retry-delay=10s --max-retry-delay=600s \
+    --expiration-period=never
+}
+
+# create_pull_subscription SUBSCRIPTION TOPIC SETTING: as create_push_subscription, for the
+# interceptor's pull mode. An existing subscription is kept only if it is a pull subscription.
+create_pull_subscription() {
+  local subscription=$1 topic=$2 setting=$3 current
+  if exists gcloud pubsub subscriptions describe "$subscription"; then
+    current=$(query '' gcloud pubsub subscriptions describe "$subscription" \
+      --format='value(pushConfig.pushEndpoint)')
+    [[ -z $current ]] ||
+      die "subscription $subscription ($setting) exists but pushes to $current, and INTERCEPTOR_MODE=pull needs a pull subscription. Switching this deployment from push to pull: convert it with gcloud pubsub subscriptions modify-push-config $subscription --push-endpoint='' (its backlog is kept), then deploy again. If it belongs to another deployment, set $setting to a new name"
+    info "subscription $subscription exists and is a pull subscription (not modified)"
+    return 0
+  fi
+  # Nacked and expired messages come back with backoff (so an outage does not spend the
+  # delivery attempts in seconds) and, after MAX_DELIVERY_ATTEMPTS, go to the dead-letter topic.
+  run gcloud pubsub subscriptions create "$subscription" \
+    --topic="$topic" \
     --ack-deadline="$ACK_DEADLINE_SECONDS" \
     --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
     --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
@@ -614,7 +668,7 @@ grant_pubsub_role() {
 }
 
 setup_pubsub() {
-  step "Pub/Sub topics, dead-lettering and push subscriptions"
+  step "Pub/Sub topics, dead-lettering and $INTERCEPTOR_MODE subscriptions"
   local row topic_var sub_var path
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r topic_var _ _ <<<"$row"
@@ -632,13 +686,24 @@ setup_pubsub() {
       --region="$SERVICE_REGION" --member="$invoker" --role=roles/run.invoker --format=none
   fi
 
-  local interceptor_url
-  interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
-  [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
-  for row in "${SUBSCRIPTION_TABLE[@]}"; do
-    read -r topic_var sub_var path <<<"$row"
-    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path" "$sub_var"
-  done
+  if [[ $INTERCEPTOR_MODE == pull ]]; then
+    # The interceptor (started already: it retries until its subscriptions exist and it may
+    # read them) pulls each subscription as its own account.
+    for row in "${SUBSCRIPTION_TABLE[@]}"; do
+      read -r topic_var sub_var _ <<<"$row"
+      create_pull_subscription "${!sub_var}" "${!topic_var}" "$sub_var"
+      grant_pubsub_role subscriptions "${!sub_var}" roles/pubsub.subscriber \
+        "serviceAccount:$INTERCEPTOR_SA_EMAIL"
+    done
+  else
+    local interceptor_url
+    interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
+    [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
+    for row in "${SUBSCRIPTION_TABLE[@]}"; do
+      read -r topic_var sub_var path <<<"$row"
+      create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path" "$sub_var"
+    done
+  fi
 
   # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the
   # dead-letter topic and to acknowledge (subscribe to) each source subscription.

@@ -29,8 +29,19 @@ locals {
     DISCONNECT_ON_TOKEN_EXPIRY  = var.disconnect_on_token_expiry
   }
   interceptor_app_settings = {
-    PYTHON_CONNECTOR_BRIDGE = var.python_connector_bridge
+    PYTHON_CONNECTOR_BRIDGE                  = var.python_connector_bridge
+    PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES     = var.pubsub_pull_max_outstanding_messages
+    PUBSUB_PULL_MAX_OUTSTANDING_BYTES        = var.pubsub_pull_max_outstanding_bytes
+    PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS = var.pubsub_pull_malformed_nack_delay_seconds
   }
+
+  # Pull mode: <event type>=<subscription> for each feed, in deploy.sh's order.
+  pull_env = local.interceptor_pulls ? {
+    PUBSUB_PULL_SUBSCRIPTIONS = join(",", [
+      for feed in local.feed_order :
+      "${local.event_feeds[feed].event_type}=projects/${var.gcp_project_id}/subscriptions/${local.event_feeds[feed].subscription}"
+    ])
+  } : {}
 
   # With push_auth_audience set, the interceptor verifies the push tokens itself: their
   # audience and the account that signed them (the invoker).
@@ -48,6 +59,7 @@ locals {
     local.redis_env,
     { for name, value in merge(local.interceptor_app_settings, local.shared_app_settings) : name => value if value != "" },
     local.push_auth_env,
+    local.pull_env,
   )
 
   # The connector reads the key from /secret/jwt_secret_key (its JWT_SECRET_KEY_PATH default).
@@ -56,7 +68,9 @@ locals {
 }
 
 # Reachable only from inside the project (Pub/Sub push counts as internal) and only with an
-# identity token of an account holding run.invoker: the Pub/Sub invoker.
+# identity token of an account holding run.invoker: the Pub/Sub invoker. In pull mode nothing
+# needs to reach it; it works outside requests, so its CPU stays allocated and at least one
+# instance runs.
 resource "google_cloud_run_v2_service" "interceptor" {
   name     = var.interceptor_service_name
   location = var.service_region
@@ -68,7 +82,7 @@ resource "google_cloud_run_v2_service" "interceptor" {
     service_account = google_service_account.interceptor.email
 
     scaling {
-      min_instance_count = var.interceptor_min_instances
+      min_instance_count = local.interceptor_pulls && var.interceptor_min_instances < 1 ? 1 : var.interceptor_min_instances
       # Cloud Run's default maximum, which deploy.sh's services get; the v2 API rejects a
       # minimum without a maximum.
       max_instance_count = 100
@@ -82,6 +96,15 @@ resource "google_cloud_run_v2_service" "interceptor" {
 
     containers {
       image = local.interceptor_image
+
+      # `gcloud run deploy --no-cpu-throttling` (pull mode); without the block, CPU only
+      # during requests, gcloud's default.
+      dynamic "resources" {
+        for_each = local.interceptor_pulls ? [false] : []
+        content {
+          cpu_idle = resources.value
+        }
+      }
 
       dynamic "env" {
         for_each = local.interceptor_env
