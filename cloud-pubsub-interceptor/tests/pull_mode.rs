@@ -160,7 +160,7 @@ async fn pulled_messages_reach_desktops_and_are_acknowledged() {
         .expect("the transcript is acknowledged");
     // The flow-control defaults reach the service.
     let opened = &state.streams_opened[0];
-    assert_eq!(opened.max_outstanding_messages, 2_000);
+    assert_eq!(opened.max_outstanding_messages, 4_000);
     assert_eq!(opened.max_outstanding_bytes, 64 * 1024 * 1024);
 
     let metrics = interceptor.pull_metrics();

@@ -351,7 +351,7 @@ variable "python_connector_bridge" {
 }
 
 variable "pubsub_pull_max_outstanding_messages" {
-  description = "Interceptor, pull mode: messages one subscription's stream may hold unacknowledged (service default 2000)."
+  description = "Interceptor, pull mode: messages one subscription's stream may hold unacknowledged (service default 4000)."
   type        = string
   default     = ""
 }

@@ -15,11 +15,13 @@ use agent_assist_core::EventType;
 /// Messages a stream may hold unacknowledged (`PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES`).
 ///
 /// The service enforces it and counts a message until its acknowledgement arrives, which the
-/// library sends in batches every 100 ms or as soon as 1,000 are pending. Below about 1,000 a
-/// busy stream idles waiting for that flush; far above it a replacement instance starts with
-/// thousands of leases to extend. 2,000 lets one batch of acknowledgements fly while the next
-/// 1,000 messages are processed (see BENCHMARKS.md for the measurement).
-pub const DEFAULT_MAX_OUTSTANDING_MESSAGES: i64 = 2_000;
+/// library sends in batches every 100 ms or as soon as 1,000 are pending, so the limit must
+/// cover what is stored while acknowledgements travel. Measured on the benchmark's pull
+/// scenario (BENCHMARKS.md): 1,000 stored 26,800 messages/s, 2,000 31,000, 4,000 34,500 to
+/// 36,500, 8,000 and 16,000 no more (Redis is then the limit). 4,000 messages of a few KiB are
+/// a few MiB; a larger limit only lets one instance take more than its share of a backlog, and
+/// gives more back at shutdown.
+pub const DEFAULT_MAX_OUTSTANDING_MESSAGES: i64 = 4_000;
 
 /// Bytes a stream may hold unacknowledged (`PUBSUB_PULL_MAX_OUTSTANDING_BYTES`): 64 MiB. Agent
 /// Assist events are a few KiB, so the message limit binds first; this bounds memory when large

@@ -455,9 +455,19 @@ fn pull_mode_creates_pull_subscriptions_and_an_always_on_interceptor() {
     assert_success(&run);
 
     let interceptor = run.one(&["run", "deploy"], "t-interceptor");
-    assert!(interceptor.has("--no-cpu-throttling"), "{}", interceptor.line());
-    assert_eq!(interceptor.flag("--min-instances"), Some("1"), "raised from 0");
-    assert!(run.stdout.contains("INTERCEPTOR_MIN_INSTANCES=0 raised to 1"));
+    assert!(
+        interceptor.has("--no-cpu-throttling"),
+        "{}",
+        interceptor.line()
+    );
+    assert_eq!(
+        interceptor.flag("--min-instances"),
+        Some("1"),
+        "raised from 0"
+    );
+    assert!(run
+        .stdout
+        .contains("INTERCEPTOR_MIN_INSTANCES=0 raised to 1"));
     assert_eq!(interceptor.flag("--ingress"), Some("internal"));
     assert!(interceptor.has("--no-allow-unauthenticated"));
     let vars = env_vars(interceptor);
@@ -481,7 +491,10 @@ fn pull_mode_creates_pull_subscriptions_and_an_always_on_interceptor() {
     // The connector is not concerned.
     let connector = run.one(&["run", "deploy"], "t-connector");
     assert!(!connector.has("--no-cpu-throttling"));
-    assert_eq!(env_var(&env_vars(connector), "PUBSUB_PULL_SUBSCRIPTIONS"), None);
+    assert_eq!(
+        env_var(&env_vars(connector), "PUBSUB_PULL_SUBSCRIPTIONS"),
+        None
+    );
 
     let agent =
         format!("serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com");
@@ -498,7 +511,12 @@ fn pull_mode_creates_pull_subscriptions_and_an_always_on_interceptor() {
         // Read by the interceptor's account, acknowledged by the service agent when it
         // dead-letters: both on the subscription itself, nothing project-wide.
         let members: BTreeSet<(String, String)> = run
-            .calls_of(&["pubsub", "subscriptions", "add-iam-policy-binding", subscription])
+            .calls_of(&[
+                "pubsub",
+                "subscriptions",
+                "add-iam-policy-binding",
+                subscription,
+            ])
             .iter()
             .map(|c| {
                 (

@@ -3,7 +3,9 @@
 //! The fake Pub/Sub Subscriber service (`pubsub-test-server`) runs inside the harness on
 //! loopback; an interceptor process of its own pulls one subscription through it
 //! (`PUBSUB_EMULATOR_HOST`), with the real `google-cloud-pubsub` subscriber and its default
-//! flow control. After a warm-up, `--pull-messages` messages (the same ~1 KiB event as the push
+//! flow control. Redis is emptied first (`FLUSHALL`: the push scenario leaves ~10^5 redelivery
+//! marks behind, which make every script call slower), so pull starts on an empty Redis as push
+//! did. After a warm-up, `--pull-messages` messages (the same ~1 KiB event as the push
 //! scenario, half to 64 conversations with a socket joined on connector A, half to 64 without)
 //! are published as fast as the fake takes them; the clock runs from the first publish until
 //! every message is stored (the interceptor's `interceptor_pulled_messages_total`) and every
@@ -49,6 +51,7 @@ pub async fn run(
     report: &mut Report,
     push_rate: Option<f64>,
 ) -> anyhow::Result<()> {
+    redis_cli(&stack.redis, &["FLUSHALL"]).await?;
     let fake = PubsubTestServer::start().await;
     let subscription = format!(
         "projects/{PROJECT}/subscriptions/bench-pull-{}",
