@@ -14,7 +14,7 @@ use agent_assist_test_support::{RedisServer, Settings, TestConnector, TestInterc
 use cloud_pubsub_interceptor::pull::PullOutcome;
 use google_cloud_pubsub::client::{Publisher, SubscriptionAdmin, TopicAdmin};
 use google_cloud_pubsub::model::{DeadLetterPolicy, Message};
-use pubsub_test_server::google_emulator::{GoogleEmulator, SKIPPED};
+use pubsub_test_server::google_emulator::{report_skipped, GoogleEmulator};
 use serde_json::json;
 
 const TOPIC: &str = "projects/test-project/topics/aa-new-message-topic";
@@ -29,7 +29,7 @@ fn anonymous() -> google_cloud_auth::credentials::Credentials {
 #[tokio::test]
 async fn pull_mode_against_googles_emulator() -> anyhow::Result<()> {
     let Some(emulator) = GoogleEmulator::start() else {
-        eprintln!("{SKIPPED}");
+        report_skipped();
         return Ok(());
     };
     let endpoint = emulator.endpoint();

@@ -266,10 +266,13 @@ mod tests {
         assert_eq!(config.malformed_nack_delay, Duration::from_millis(250));
     }
 
+    /// Settings, the variable the error must name, and what it must say.
+    type Case = (Vec<(&'static str, String)>, &'static str, &'static str);
+
     #[test]
     fn every_mistake_names_the_setting() {
         let sub = "projects/p/subscriptions/sub-1";
-        let cases: Vec<(Vec<(&str, String)>, &str, &str)> = vec![
+        let cases: Vec<Case> = vec![
             (
                 vec![(SUBSCRIPTIONS, format!("new-message={sub}"))],
                 SUBSCRIPTIONS,

@@ -4,7 +4,7 @@
 //! package registry, so it cannot be a requirement: [`GoogleEmulator::start`] returns `None`
 //! where it is not installed (the Debian package `google-cloud-cli-pubsub-emulator`, or
 //! `PUBSUB_EMULATOR_BIN` pointing at its launcher), and the test must then say so on stderr
-//! (`SKIPPED: ...`, [`SKIPPED`]) rather than pass silently.
+//! ([`report_skipped`]: `SKIPPED: ...`) rather than pass silently.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -14,6 +14,13 @@ use std::time::{Duration, Instant};
 /// What a test prints on stderr when the emulator is missing.
 pub const SKIPPED: &str = "SKIPPED: Google's Pub/Sub emulator is not installed (no \
     platform/pubsub-emulator under the Cloud SDK roots, PUBSUB_EMULATOR_BIN unset)";
+
+/// Prints [`SKIPPED`] on the process's stderr itself: `eprintln!` in a passing test is captured
+/// by the test harness and never shown, and a skip must be seen.
+pub fn report_skipped() {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{SKIPPED}");
+}
 
 /// Longest wait for the JVM to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(60);

@@ -11,7 +11,7 @@ use google_cloud_pubsub::client::{Publisher, Subscriber, SubscriptionAdmin, Topi
 use google_cloud_pubsub::model::{DeadLetterPolicy, Message};
 use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::MessageStream;
-use pubsub_test_server::google_emulator::{GoogleEmulator, SKIPPED};
+use pubsub_test_server::google_emulator::{report_skipped, GoogleEmulator};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -34,7 +34,7 @@ async fn next_message(stream: &mut MessageStream) -> (Message, Handler) {
 #[tokio::test]
 async fn the_subscriber_against_googles_emulator() -> anyhow::Result<()> {
     let Some(emulator) = GoogleEmulator::start() else {
-        eprintln!("{SKIPPED}");
+        report_skipped();
         return Ok(());
     };
     let endpoint = emulator.endpoint();
