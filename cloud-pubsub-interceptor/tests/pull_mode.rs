@@ -425,6 +425,44 @@ async fn a_malformed_message_is_counted_and_left_to_the_dead_letter_policy() {
     );
 }
 
+/// A flood of malformed messages cannot take a stream's whole flow-control window: at most 100
+/// are held per stream, the rest are nacked at once (and the dead-letter policy removes them);
+/// at shutdown the held ones are given back, not acknowledged.
+#[tokio::test]
+async fn malformed_messages_are_held_at_most_a_hundred_and_given_back_at_shutdown() {
+    let redis = RedisServer::start();
+    let fake = fake_server(SubscriptionConfig::default().with_dead_letter_after(3)).await;
+    let settings =
+        pull_settings(&fake, &redis).with("PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS", "600");
+    let interceptor = TestInterceptor::spawn(settings).await;
+    for n in 0..150 {
+        fake.publish(MESSAGES, format!("not json {n}"), NO_ATTRIBUTES);
+    }
+    let state = fake
+        .wait_for(MESSAGES, WAIT, |s| s.dead_lettered.len() == 50)
+        .await
+        .expect("the 50 beyond the hold are nacked at once until dead-lettered");
+    assert_eq!(state.outstanding, 100, "100 held: {state:?}");
+    assert!(state.acked.is_empty());
+    let conversation = "projects/p/conversations/beside-the-flood";
+    let fine = fake.publish(MESSAGES, dialogflow_event(conversation, 1), NO_ATTRIBUTES);
+    fake.wait_for(MESSAGES, WAIT, |s| s.acked == [fine.clone()])
+        .await
+        .expect("valid messages still flow beside the held ones");
+
+    let stopping = Instant::now();
+    interceptor.stop().await.unwrap();
+    assert!(stopping.elapsed() < Duration::from_secs(10));
+    let state = fake.snapshot(MESSAGES);
+    assert_eq!(state.outstanding, 0, "{state:?}");
+    assert_eq!(
+        state.backlog, 100,
+        "the held ones are back in the subscription"
+    );
+    assert_eq!(state.nacks, 50 * 3 + 100);
+    assert_eq!(state.acked, [fine]);
+}
+
 #[tokio::test]
 async fn flow_control_holds_back_the_stream() {
     let redis = RedisServer::start();
