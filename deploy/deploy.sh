@@ -4,8 +4,9 @@
 # with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
 # Memorystore for Redis, a Serverless VPC Access connector, container images built by Cloud
 # Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
-# interceptor; optionally, what the interceptor's Dialogflow CX webhook needs (its secrets,
-# the Dialogflow service agent's right to call it).
+# interceptor (or, with INTERCEPTOR_MODE=pull, pull subscriptions it reads with no inbound
+# traffic); optionally, what the interceptor's Dialogflow CX webhook needs (its secrets, the
+# Dialogflow service agent's right to call it).
 #
 # Usage:
 #   deploy/deploy.sh [--env-file FILE] [--dry-run]
@@ -71,9 +72,12 @@ CONNECTOR_APP_VARS=(
 # audiences) and the deadline (its static secrets are Secret Manager secrets, below); and
 # PYTHON_CONNECTOR_BRIDGE: while Python connectors still run on the same Redis (a switch-over
 # from the Python services, see README.md), the interceptor also delivers to them.
+# PUBSUB_PULL_*: pull mode's flow control and malformed-message delay (README.md, Pull mode).
 INTERCEPTOR_APP_VARS=(
   CX_WEBHOOK_SERVICE_AGENT CX_WEBHOOK_ID_TOKEN_AUDIENCE CX_WEBHOOK_DEADLINE_MS
   PYTHON_CONNECTOR_BRIDGE
+  PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES PUBSUB_PULL_MAX_OUTSTANDING_BYTES
+  PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS
 )
 # Of the application settings, those that are switches: empty, true or false.
 BOOLEAN_APP_VARS=(DISCONNECT_ON_TOKEN_EXPIRY PYTHON_CONNECTOR_BRIDGE)
@@ -86,6 +90,7 @@ CONFIG_VARS=(
   CONNECTOR_SERVICE_ACCOUNT_NAME INTERCEPTOR_SERVICE_ACCOUNT_NAME
   PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME PUSH_AUTH_AUDIENCE
   CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES INTERCEPTOR_INGRESS
+  INTERCEPTOR_MODE
   JWT_SECRET_NAME CX_WEBHOOK_HEADER_SECRET_NAME CX_WEBHOOK_BASIC_AUTH_SECRET_NAME
   REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
   VPC_NETWORK VPC_CONNECTOR_NAME VPC_CONNECTOR_RANGE
@@ -128,7 +133,7 @@ CX_WEBHOOK_SECRET_TABLE=(
 )
 
 # One line per Agent Assist notification: topic setting, subscription setting, and the
-# interceptor endpoint its push subscription delivers to.
+# interceptor endpoint its push subscription delivers to (its event type, in pull mode).
 SUBSCRIPTION_TABLE=(
   "HUMAN_AGENT_ASSISTANT_TOPIC_ID HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID /human-agent-assistant-event"
   "CONVERSATION_LIFECYCLE_TOPIC_ID CONVERSATION_LIFECYCLE_SUBSCRIPTION_ID /conversation-lifecycle-event"
@@ -190,6 +195,7 @@ load_config() {
   : "${CONNECTOR_MIN_INSTANCES:=1}"
   : "${INTERCEPTOR_MIN_INSTANCES:=1}"
   : "${INTERCEPTOR_INGRESS:=internal}"
+  : "${INTERCEPTOR_MODE:=push}"
   : "${JWT_SECRET_NAME:=aa-integration-jwt-secret}"
   : "${REDIS_INSTANCE_ID:=aa-integration-redis}"
   : "${REDIS_TIER:=basic}"
@@ -218,6 +224,8 @@ load_config() {
   check_int REDIS_SIZE_GB 1 300
   check_int CONNECTOR_MIN_INSTANCES 0 1000
   check_int INTERCEPTOR_MIN_INSTANCES 0 1000
+  [[ $INTERCEPTOR_MODE == push || $INTERCEPTOR_MODE == pull ]] ||
+    die "INTERCEPTOR_MODE must be push or pull, not '$INTERCEPTOR_MODE'"
   [[ $REDIS_TIER == basic || $REDIS_TIER == standard ]] ||
     die "REDIS_TIER must be basic or standard, not '$REDIS_TIER'"
   case $INTERCEPTOR_INGRESS in
@@ -627,6 +635,8 @@ resolve_push_auth_audience() {
 # they get the interceptor's account and audience before it starts checking them, so no push is
 # refused in between; their endpoint is kept. Subscriptions that already match are left alone.
 align_push_subscriptions() {
+  # In pull mode the subscriptions are pull subscriptions (checked when they are created).
+  [[ $INTERCEPTOR_MODE == push ]] || return 0
   step "Existing push subscriptions"
   local row sub_var path subscription config endpoint account audience interceptor_url=''
   local aligned=()
@@ -659,11 +669,23 @@ align_push_subscriptions() {
   done
 }
 
+# PUBSUB_PULL_SUBSCRIPTIONS for pull mode: <event type>=<full subscription name>, one per row
+# of SUBSCRIPTION_TABLE (the event type is the push endpoint's path without its slash).
+pull_subscriptions_setting() {
+  local row sub_var path list=''
+  for row in "${SUBSCRIPTION_TABLE[@]}"; do
+    read -r _ sub_var path <<<"$row"
+    list+="${list:+,}${path#/}=projects/$GCP_PROJECT_ID/subscriptions/${!sub_var}"
+  done
+  printf '%s' "$list"
+}
+
 deploy_interceptor() {
-  step "Deploying $INTERCEPTOR_SERVICE_NAME"
+  step "Deploying $INTERCEPTOR_SERVICE_NAME ($INTERCEPTOR_MODE mode)"
   local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT"
     "PUSH_AUTH_SERVICE_ACCOUNT=$INVOKER_SA_EMAIL" "PUSH_AUTH_AUDIENCE=$PUSH_AUTH_AUDIENCE")
   local extra env_flag row name_var mount setting mounts=() secrets_flag=()
+  local mode_flags=() min_instances=$INTERCEPTOR_MIN_INSTANCES
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}")
   # The CX webhook's secrets, mounted as files the interceptor is told about.
@@ -673,6 +695,16 @@ deploy_interceptor() {
     pairs+=("$setting=$mount")
     mounts+=("$mount=${!name_var}:latest")
   done
+  if [[ $INTERCEPTOR_MODE == pull ]]; then
+    # Pulling is work outside any request: the CPU stays allocated, and at least one instance
+    # runs, since with none nothing would pull (Cloud Run starts instances for requests only).
+    pairs+=("PUBSUB_PULL_SUBSCRIPTIONS=$(pull_subscriptions_setting)")
+    mode_flags=(--no-cpu-throttling)
+    if ((10#$min_instances < 1)); then
+      info "pull mode: at least one instance (INTERCEPTOR_MIN_INSTANCES=$min_instances raised to 1)"
+      min_instances=1
+    fi
+  fi
   env_flag=$(env_vars_flag "${pairs[@]}")
   if ((${#mounts[@]})); then
     local mount_list='' one
@@ -684,7 +716,8 @@ deploy_interceptor() {
   # every push carries a token of the invoker for PUSH_AUTH_AUDIENCE, so it does not depend on
   # the ingress and IAM settings alone. Ingress internal by default (Pub/Sub push counts as
   # internal); Dialogflow CX calls from outside the VPC, so a webhook needs
-  # INTERCEPTOR_INGRESS=all or a load balancer (see deploy/README.md).
+  # INTERCEPTOR_INGRESS=all or a load balancer (see deploy/README.md). In pull mode nothing
+  # needs to reach it for events (it calls out to Pub/Sub).
   run gcloud run deploy "$INTERCEPTOR_SERVICE_NAME" \
     --image="$INTERCEPTOR_IMAGE" \
     --region="$SERVICE_REGION" \
@@ -692,7 +725,8 @@ deploy_interceptor() {
     --ingress="$INTERCEPTOR_INGRESS" \
     --no-allow-unauthenticated \
     --vpc-connector="$VPC_CONNECTOR_NAME" \
-    --min-instances="$INTERCEPTOR_MIN_INSTANCES" \
+    --min-instances="$min_instances" \
+    "${mode_flags[@]}" \
     "$env_flag" \
     "${secrets_flag[@]}"
 }
@@ -767,6 +801,30 @@ create_push_subscription() {
     --expiration-period=never
 }
 
+# create_pull_subscription SUBSCRIPTION TOPIC SETTING: as create_push_subscription, for the
+# interceptor's pull mode. An existing subscription is kept only if it is a pull subscription.
+create_pull_subscription() {
+  local subscription=$1 topic=$2 setting=$3 current
+  if exists gcloud pubsub subscriptions describe "$subscription"; then
+    current=$(query '' gcloud pubsub subscriptions describe "$subscription" \
+      --format='value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
+    current=${current%%$'\t'*}
+    [[ -z $current ]] ||
+      die "subscription $subscription ($setting) exists but pushes to $current, and INTERCEPTOR_MODE=pull needs a pull subscription. Switching this deployment from push to pull: convert it with gcloud pubsub subscriptions modify-push-config $subscription --push-endpoint='' (its backlog is kept), then deploy again. If it belongs to another deployment, set $setting to a new name"
+    info "subscription $subscription exists and is a pull subscription (not modified)"
+    return 0
+  fi
+  # Nacked and expired messages come back with backoff (so an outage does not spend the
+  # delivery attempts in seconds) and, after MAX_DELIVERY_ATTEMPTS, go to the dead-letter topic.
+  run gcloud pubsub subscriptions create "$subscription" \
+    --topic="$topic" \
+    --ack-deadline="$ACK_DEADLINE_SECONDS" \
+    --dead-letter-topic="$DEAD_LETTER_TOPIC_ID" \
+    --max-delivery-attempts="$MAX_DELIVERY_ATTEMPTS" \
+    --min-retry-delay=10s --max-retry-delay=600s \
+    --expiration-period=never
+}
+
 # grant_resource_role KIND NAME ROLE MEMBER: KIND is "topics" or "subscriptions".
 grant_pubsub_role() {
   local kind=$1 name=$2 role=$3 member=$4
@@ -779,7 +837,7 @@ grant_pubsub_role() {
 }
 
 setup_pubsub() {
-  step "Pub/Sub topics, dead-lettering and push subscriptions"
+  step "Pub/Sub topics, dead-lettering and $INTERCEPTOR_MODE subscriptions"
   local row topic_var sub_var path
   for row in "${SUBSCRIPTION_TABLE[@]}"; do
     read -r topic_var _ _ <<<"$row"
@@ -790,13 +848,24 @@ setup_pubsub() {
   ensure_service_account "$PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME" "Pub/Sub push to the interceptor"
   grant_interceptor_invoker "$INVOKER_SA_EMAIL"
 
-  local interceptor_url
-  interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
-  [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
-  for row in "${SUBSCRIPTION_TABLE[@]}"; do
-    read -r topic_var sub_var path <<<"$row"
-    create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path"
-  done
+  if [[ $INTERCEPTOR_MODE == pull ]]; then
+    # The interceptor (started already: it retries until its subscriptions exist and it may
+    # read them) pulls each subscription as its own account.
+    for row in "${SUBSCRIPTION_TABLE[@]}"; do
+      read -r topic_var sub_var _ <<<"$row"
+      create_pull_subscription "${!sub_var}" "${!topic_var}" "$sub_var"
+      grant_pubsub_role subscriptions "${!sub_var}" roles/pubsub.subscriber \
+        "serviceAccount:$INTERCEPTOR_SA_EMAIL"
+    done
+  else
+    local interceptor_url
+    interceptor_url=$(service_url "$INTERCEPTOR_SERVICE_NAME")
+    [[ -n $interceptor_url ]] || die "service $INTERCEPTOR_SERVICE_NAME has no URL"
+    for row in "${SUBSCRIPTION_TABLE[@]}"; do
+      read -r topic_var sub_var path <<<"$row"
+      create_push_subscription "${!sub_var}" "${!topic_var}" "$interceptor_url$path"
+    done
+  fi
 
   # Dead-lettering runs as the Pub/Sub service agent: it must be able to publish to the
   # dead-letter topic and to acknowledge (subscribe to) each source subscription.

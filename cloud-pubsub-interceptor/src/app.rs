@@ -4,7 +4,9 @@
 //! Its HTTP surface is the intake's four push endpoints and its Dialogflow CX webhook (see
 //! [`agent_assist_intake`]) plus `/status`, `/ready` and `/metrics`. With `PUSH_AUTH_*` set, the
 //! push endpoints (only them) require Pub/Sub's signed push token
-//! ([`agent_assist_intake::push_auth`]).
+//! ([`agent_assist_intake::push_auth`]). With pull subscriptions configured ([`crate::pull`]) it
+//! also reads them through streaming pull; the HTTP surface stays (Cloud Run needs a port, and
+//! operators `/ready` and `/metrics`).
 
 use std::sync::Arc;
 
@@ -15,14 +17,16 @@ use agent_assist_intake::{
 };
 use anyhow::Context;
 use axum::extract::State;
-use axum::response::Response;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{GoogleKeysConfig, InterceptorConfig, PushAuthConfig};
+use crate::pull::{PullHealth, PullMetrics, PullMode};
 
 /// A built interceptor, ready to serve.
 pub struct Interceptor {
@@ -30,6 +34,7 @@ pub struct Interceptor {
     intake: Intake,
     cx_webhook: CxWebhook,
     push_auth: Option<PushAuth>,
+    pull: Option<PullMode>,
     router: Router,
 }
 
@@ -37,12 +42,15 @@ pub struct Interceptor {
 #[derive(Clone)]
 struct Operations {
     bus: ConversationBus,
+    pull: PullHealth,
     registry: Arc<Registry>,
 }
 
 impl Interceptor {
     /// Connects the bus (lazily: Redis may be down at start) and builds the router. Background
-    /// work (the bus listener) stops when `shutdown` fires.
+    /// work (the bus listener) stops when `shutdown` fires. Pull streams start in [`run`].
+    ///
+    /// [`run`]: Interceptor::run
     pub fn build(config: InterceptorConfig, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let bus = ConversationBus::connect(config.bus.clone(), shutdown.clone())
             .context("conversation bus")?;
@@ -64,8 +72,13 @@ impl Interceptor {
         }
         let cx_webhook = CxWebhook::build(&config.cx_webhook, &bus, &google_keys, &mut registry)
             .context("Dialogflow CX webhook")?;
+        let pull = config
+            .pull
+            .clone()
+            .map(|pull| PullMode::new(pull, &mut registry));
         let operations = Operations {
             bus,
+            pull: pull.as_ref().map(PullMode::health).unwrap_or_default(),
             registry: Arc::new(registry),
         };
         let router = Router::new()
@@ -87,6 +100,7 @@ impl Interceptor {
             intake,
             cx_webhook,
             push_auth,
+            pull,
             router,
         })
     }
@@ -106,25 +120,47 @@ impl Interceptor {
         self.push_auth.as_ref()
     }
 
+    /// Pull mode's metrics, when it is on (tests read them).
+    pub fn pull_metrics(&self) -> Option<Arc<PullMetrics>> {
+        self.pull.as_ref().map(PullMode::metrics)
+    }
+
     /// The whole HTTP surface.
     pub fn router(&self) -> Router {
         self.router.clone()
     }
 
-    /// Serves until `shutdown` is cancelled, then drains in-flight pushes.
+    /// Serves (and pulls) until `shutdown` is cancelled, then drains in-flight pushes and pulled
+    /// batches and flushes acknowledgements, within [`agent_assist_core::shutdown::DRAIN_TIMEOUT`].
     pub async fn run(
         self,
         listener: TcpListener,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
+        let pulling = match self.pull {
+            Some(pull) => Some(
+                pull.start(self.intake.bus().clone(), shutdown.clone())
+                    .await?,
+            ),
+            None => None,
+        };
         tracing::info!(
             redis = self.config.bus.redacted_redis_url().unwrap_or_default(),
             address = %listener.local_addr()?,
+            pull_subscriptions = self.config.pull.as_ref().map_or(0, |p| p.subscriptions.len()),
             "cloud-pubsub-interceptor listening"
         );
         let server = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned());
-        agent_assist_core::shutdown::drain(shutdown, async { server.await }).await?;
+        agent_assist_core::shutdown::drain(shutdown, async {
+            let (served, ()) = tokio::join!(async { server.await }, async {
+                if let Some(pulling) = pulling {
+                    pulling.finished().await;
+                }
+            });
+            served
+        })
+        .await?;
         Ok(())
     }
 }
@@ -170,8 +206,27 @@ fn warn_pushes_are_trusted() {
     );
 }
 
+/// 200 when the bus answers and no pull stream has failed; the body says which part is not.
 async fn ready(State(operations): State<Operations>) -> Response {
-    agent_assist_core::health::readiness(&operations.bus).await
+    let bus = operations.bus.ping().await;
+    let mut body = serde_json::json!({"bus": operations.bus.kind()});
+    if let Err(e) = &bus {
+        body["error"] = e.to_string().into();
+    }
+    let mut streams_healthy = true;
+    if !operations.pull.is_empty() {
+        let reports = operations.pull.reports();
+        streams_healthy = reports.iter().all(|r| r.healthy);
+        body["pull"] = serde_json::to_value(reports).unwrap_or_default();
+    }
+    let ready = bus.is_ok() && streams_healthy;
+    body["ready"] = ready.into();
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(operations): State<Operations>) -> Response {

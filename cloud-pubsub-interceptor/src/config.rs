@@ -4,6 +4,8 @@ use agent_assist_core::config::{BusConfig, ConfigError, DefaultBus, Settings};
 use agent_assist_core::google_id_token::{KeyCacheOptions, GOOGLE_JWKS_URL};
 use agent_assist_intake::CxWebhookConfig;
 
+use crate::pull::PullConfig;
+
 /// Largest push body accepted (`MAX_PUSH_BODY_BYTES`, default 16 MiB). Pub/Sub messages are at
 /// most 10 MiB, which base64 and the envelope grow to about 13.4 MiB.
 pub const DEFAULT_MAX_PUSH_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -27,6 +29,8 @@ pub struct InterceptorConfig {
     pub push_auth: Option<PushAuthConfig>,
     /// Where Google's signing keys come from, for whatever verifies Google ID tokens.
     pub google_keys: GoogleKeysConfig,
+    /// Pull mode (`PUBSUB_PULL_SUBSCRIPTIONS` and its settings); `None`: push only.
+    pub pull: Option<PullConfig>,
 }
 
 /// Who may push: Pub/Sub's OIDC token must name this account and audience.
@@ -66,6 +70,7 @@ impl InterceptorConfig {
             cx_webhook: CxWebhookConfig::from_settings(settings)?,
             push_auth: PushAuthConfig::from_settings(settings)?,
             google_keys: GoogleKeysConfig::from_settings(settings)?,
+            pull: PullConfig::from_settings(settings)?,
         })
     }
 }
@@ -142,6 +147,7 @@ mod tests {
         assert_eq!(config.port, 8080);
         assert_eq!(config.max_push_body_bytes, DEFAULT_MAX_PUSH_BODY_BYTES);
         assert_eq!(config.project_id, None);
+        assert_eq!(config.pull, None);
         assert_eq!(
             config.bus.redis_url.as_deref(),
             Some("redis://localhost:6379")

@@ -106,3 +106,92 @@ fn http_status(url: &str) -> u16 {
         .unwrap();
     runtime.block_on(async { reqwest::get(url).await.unwrap().status().as_u16() })
 }
+
+#[test]
+fn an_unknown_pulled_event_type_stops_the_service_naming_the_setting() {
+    let output = Command::new(BINARY)
+        .env_clear()
+        .env("REDIS_URL", "redis://127.0.0.1:1")
+        .env(
+            "PUBSUB_PULL_SUBSCRIPTIONS",
+            "new-messages=projects/p/subscriptions/aa-new-message-sub",
+        )
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("PUBSUB_PULL_SUBSCRIPTIONS"), "{stderr}");
+    assert!(stderr.contains("new-messages"), "{stderr}");
+}
+
+/// Pull mode in the real binary: it pulls through `PUBSUB_EMULATOR_HOST` and, on SIGTERM while
+/// messages flow, exits within Cloud Run's 10 s having acknowledged exactly what it stored.
+#[test]
+fn pulls_and_drains_on_sigterm_acknowledging_only_what_was_stored() {
+    use pubsub_test_server::{PubsubTestServer, SubscriptionConfig};
+    const SUBSCRIPTION: &str = "projects/p/subscriptions/aa-new-message-sub";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(async {
+        let fake = PubsubTestServer::start().await;
+        fake.create_subscription_with(SUBSCRIPTION, SubscriptionConfig::default());
+        fake
+    });
+    let redis = RedisServer::start();
+    let port = free_port();
+    let mut child = Command::new(BINARY)
+        .env_clear()
+        .env("PORT", port.to_string())
+        .env("REDIS_URL", redis.url())
+        .env("PUBSUB_EMULATOR_HOST", fake.emulator_host())
+        .env("CONVERSATION_HISTORY_LENGTH", "10000")
+        .env(
+            "PUBSUB_PULL_SUBSCRIPTIONS",
+            format!("new-message-event={SUBSCRIPTION}"),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let data = |n: u32| {
+        serde_json::json!({"conversation": "projects/p/conversations/binary", "n": n}).to_string()
+    };
+    // A steady flow, so SIGTERM finds batches being stored and messages not yet taken.
+    for n in 0..20_000 {
+        fake.publish(SUBSCRIPTION, data(n), [] as [(&str, &str); 0]);
+    }
+    let state = runtime
+        .block_on(fake.wait_for(SUBSCRIPTION, Duration::from_secs(30), |s| {
+            s.acked.len() >= 500
+        }))
+        .expect("pulled and acknowledged");
+    assert!(state.acked.len() < 20_000, "still flowing at SIGTERM");
+    let ready = http_status(&format!("http://127.0.0.1:{port}/ready"));
+    assert_eq!(ready, 200);
+
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert!(sent.elapsed() < Duration::from_secs(10));
+    // No waiting: the acknowledgements were flushed before the process exited.
+    let state = fake.snapshot(SUBSCRIPTION);
+    let stored = redis.command("LLEN agent-assist:{projects/p/conversations/binary}:history");
+    assert_eq!(
+        stored.trim(),
+        format!(":{}", state.acked.len()),
+        "acknowledged is exactly what was stored"
+    );
+    // What it had received and not stored was given back (nacked) or, if still on the wire
+    // when the stream closed, stays leased until its lease runs out, as on the service.
+    assert_eq!(
+        state.acked.len() + state.backlog + state.outstanding,
+        20_000
+    );
+    drop(runtime);
+}

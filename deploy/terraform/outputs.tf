@@ -6,7 +6,7 @@ output "connector_url" {
 }
 
 output "interceptor_url" {
-  description = "URL of the Pub/Sub interceptor (the push subscriptions deliver to it)."
+  description = "URL of the Pub/Sub interceptor (push subscriptions deliver to it; in pull mode nothing calls it for events)."
   value       = google_cloud_run_v2_service.interceptor.uri
 }
 

@@ -29,9 +29,20 @@ locals {
     DISCONNECT_ON_TOKEN_EXPIRY = var.disconnect_on_token_expiry
   }
   interceptor_app_settings = {
-    PYTHON_CONNECTOR_BRIDGE = var.python_connector_bridge
-    CX_WEBHOOK_DEADLINE_MS  = var.cx_webhook_deadline_ms
+    PYTHON_CONNECTOR_BRIDGE                  = var.python_connector_bridge
+    CX_WEBHOOK_DEADLINE_MS                   = var.cx_webhook_deadline_ms
+    PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES     = var.pubsub_pull_max_outstanding_messages
+    PUBSUB_PULL_MAX_OUTSTANDING_BYTES        = var.pubsub_pull_max_outstanding_bytes
+    PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS = var.pubsub_pull_malformed_nack_delay_seconds
   }
+
+  # Pull mode: <event type>=<subscription> for each feed, in deploy.sh's order.
+  pull_env = local.interceptor_pulls ? {
+    PUBSUB_PULL_SUBSCRIPTIONS = join(",", [
+      for feed in local.feed_order :
+      "${local.event_feeds[feed].event_type}=projects/${var.gcp_project_id}/subscriptions/${local.event_feeds[feed].subscription}"
+    ])
+  } : {}
 
   # The audience of the push tokens (deploy.sh's resolve_push_auth_audience): by default the
   # interceptor's deterministic URL, known before the service exists (its own uri would be a
@@ -55,6 +66,7 @@ locals {
     { for name, value in merge(local.shared_app_settings, local.interceptor_app_settings) : name => value if value != "" },
     local.push_auth_env,
     local.cx_webhook_env,
+    local.pull_env,
   )
 
   # deploy.sh's INTERCEPTOR_INGRESS, as the API spells it.
@@ -71,7 +83,9 @@ locals {
 
 # Only with an identity token of an account holding run.invoker: the Pub/Sub invoker, and the
 # Dialogflow service agent when the CX webhook is on. Ingress internal by default (Pub/Sub push
-# counts as internal); Dialogflow CX calls from outside the VPC (see deploy/README.md).
+# counts as internal); Dialogflow CX calls from outside the VPC (see deploy/README.md). In pull
+# mode nothing needs to reach it for events; it works outside requests, so its CPU stays
+# allocated and at least one instance runs.
 resource "google_cloud_run_v2_service" "interceptor" {
   name     = var.interceptor_service_name
   location = var.service_region
@@ -83,7 +97,7 @@ resource "google_cloud_run_v2_service" "interceptor" {
     service_account = google_service_account.interceptor.email
 
     scaling {
-      min_instance_count = var.interceptor_min_instances
+      min_instance_count = local.interceptor_pulls && var.interceptor_min_instances < 1 ? 1 : var.interceptor_min_instances
       # Cloud Run's default maximum, which deploy.sh's services get; the v2 API rejects a
       # minimum without a maximum.
       max_instance_count = 100
@@ -112,6 +126,15 @@ resource "google_cloud_run_v2_service" "interceptor" {
 
     containers {
       image = local.interceptor_image
+
+      # `gcloud run deploy --no-cpu-throttling` (pull mode); without the block, CPU only
+      # during requests, gcloud's default.
+      dynamic "resources" {
+        for_each = local.interceptor_pulls ? [false] : []
+        content {
+          cpu_idle = resources.value
+        }
+      }
 
       dynamic "env" {
         for_each = local.interceptor_env

@@ -78,13 +78,24 @@ variable "connector_min_instances" {
 }
 
 variable "interceptor_min_instances" {
-  description = "Minimum warm instances of the interceptor."
+  description = "Minimum warm instances of the interceptor (raised to 1 in pull mode: with none, nothing pulls)."
   type        = number
   default     = 1
 
   validation {
     condition     = var.interceptor_min_instances >= 0 && var.interceptor_min_instances <= 1000 && floor(var.interceptor_min_instances) == var.interceptor_min_instances
     error_message = "interceptor_min_instances must be a whole number from 0 to 1000."
+  }
+}
+
+variable "interceptor_mode" {
+  description = "How Pub/Sub delivers to the interceptor: \"push\" (push subscriptions, one HTTPS request per event) or \"pull\" (pull subscriptions it reads through streaming pull with no inbound traffic: CPU always allocated, at least one instance, roles/pubsub.subscriber for its account on the four subscriptions)."
+  type        = string
+  default     = "push"
+
+  validation {
+    condition     = contains(["push", "pull"], var.interceptor_mode)
+    error_message = "interceptor_mode must be \"push\" or \"pull\"."
   }
 }
 
@@ -380,6 +391,24 @@ variable "python_connector_bridge" {
     condition     = contains(["", "true", "false"], var.python_connector_bridge)
     error_message = "python_connector_bridge must be \"true\", \"false\" or empty."
   }
+}
+
+variable "pubsub_pull_max_outstanding_messages" {
+  description = "Interceptor, pull mode: messages one subscription's stream may hold unacknowledged (service default 4000)."
+  type        = string
+  default     = ""
+}
+
+variable "pubsub_pull_max_outstanding_bytes" {
+  description = "Interceptor, pull mode: bytes one subscription's stream may hold unacknowledged (service default 67108864, 64 MiB; at least 10485760)."
+  type        = string
+  default     = ""
+}
+
+variable "pubsub_pull_malformed_nack_delay_seconds" {
+  description = "Interceptor, pull mode: seconds a malformed message is held before it is nacked for the dead-letter policy (service default 10)."
+  type        = string
+  default     = ""
 }
 
 variable "conversation_history_length" {

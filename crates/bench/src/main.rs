@@ -1,7 +1,8 @@
 //! `agent-assist-bench`: measures the Agent Assist backend as deployed, on one machine.
 //!
 //! It starts `redis-server`, `cloud-pubsub-interceptor` and two `ui-connector`s as real
-//! processes on loopback ([`stack`]), drives them with its own load generators (keep-alive
+//! processes on loopback ([`stack`]) (and, for the pull scenario, the fake Pub/Sub service in
+//! its own process with a second interceptor pulling from it), drives them with its own load generators (keep-alive
 //! HTTP/1.1 pushes, [`http_client`]; the minimal Socket.IO client of `socketio-test-client`) and
 //! prints a Markdown table ([`report`]). The scenarios are in [`scenarios`]; `--smoke` runs them
 //! all with tiny loads and fails unless everything is delivered. See BENCHMARKS.md.
@@ -78,6 +79,7 @@ async fn run(options: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let mut push_rate = None;
     for scenario in Scenario::ALL {
         if !options.runs(scenario) {
             continue;
@@ -85,7 +87,13 @@ async fn run(options: Options) -> ExitCode {
         let (name, result) = match scenario {
             Scenario::Push => (
                 "1 push throughput",
-                scenarios::push_throughput::run(&options, &mut stack, &mut report).await,
+                scenarios::push_throughput::run(&options, &mut stack, &mut report)
+                    .await
+                    .map(|rate| push_rate = Some(rate)),
+            ),
+            Scenario::Pull => (
+                "1b pull throughput",
+                scenarios::pull_throughput::run(&options, &mut stack, &mut report, push_rate).await,
             ),
             Scenario::EndToEnd => (
                 "2 end-to-end",

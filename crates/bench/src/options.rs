@@ -16,13 +16,14 @@ USAGE: agent-assist-bench [OPTIONS]
   --bin-dir DIR           where the service binaries are (default: this binary's directory)
   --smoke                 a few seconds, tiny loads; only checks that everything is delivered
   --only LIST             scenarios to run, comma-separated:
-                          push,e2e,fanout,connections,coldstart (default: all)
+                          push,pull,e2e,fanout,connections,coldstart (default: all)
   --duration SECS         measured time of push and e2e runs (default 10)
   --warmup SECS           unmeasured lead-in of the push run (default 1)
   --push-connections N    concurrent push connections (default 64)
   --push-auth             also run the push scenario against an interceptor with push
                           authentication on (a JWKS stand-in in this process, one token reused
                           for every push, as Pub/Sub does for its hour); on in --smoke
+  --pull-messages N       messages published for the pull scenario (default 300000)
   --e2e K@R,...           end-to-end runs: K sockets, R pushes/s (default 1000@1000,10000@2000)
   --e2e-connections N     push connections of the e2e load generator (default 32)
   --fanout-sockets N      sockets in the fan-out conversation, over two connectors (default 1000)
@@ -39,6 +40,7 @@ USAGE: agent-assist-bench [OPTIONS]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
     Push,
+    Pull,
     EndToEnd,
     FanOut,
     Connections,
@@ -46,8 +48,10 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    /// In run order: pull right after push, so their ratio compares like with like.
+    pub const ALL: [Scenario; 6] = [
         Scenario::Push,
+        Scenario::Pull,
         Scenario::EndToEnd,
         Scenario::FanOut,
         Scenario::Connections,
@@ -57,6 +61,7 @@ impl Scenario {
     fn parse(name: &str) -> anyhow::Result<Self> {
         Ok(match name {
             "push" => Scenario::Push,
+            "pull" => Scenario::Pull,
             "e2e" => Scenario::EndToEnd,
             "fanout" => Scenario::FanOut,
             "connections" => Scenario::Connections,
@@ -83,6 +88,7 @@ pub struct Options {
     pub push_connections: usize,
     /// Run the push scenario a second time with push authentication on.
     pub push_auth: bool,
+    pub pull_messages: usize,
     pub e2e_runs: Vec<EndToEndRun>,
     pub e2e_connections: usize,
     pub fanout_sockets: usize,
@@ -104,6 +110,7 @@ impl Options {
             warmup: Duration::from_secs(1),
             push_connections: 64,
             push_auth: false,
+            pull_messages: 300_000,
             e2e_runs: vec![
                 EndToEndRun {
                     sockets: 1_000,
@@ -132,6 +139,7 @@ impl Options {
             warmup: Duration::ZERO,
             push_connections: 8,
             push_auth: true,
+            pull_messages: 2_000,
             e2e_runs: vec![EndToEndRun {
                 sockets: 20,
                 rate: 100,
@@ -179,6 +187,7 @@ impl Options {
                 "--duration" => options.duration = seconds(value()?)?,
                 "--warmup" => options.warmup = seconds(value()?)?,
                 "--push-connections" => options.push_connections = number(value()?)?,
+                "--pull-messages" => options.pull_messages = number(value()?)?,
                 "--e2e" => {
                     options.e2e_runs = value()?
                         .split(',')
@@ -208,6 +217,9 @@ impl Options {
         }
         if options.push_connections == 0 || options.e2e_connections == 0 {
             bail!("connection counts must be at least 1");
+        }
+        if options.pull_messages == 0 {
+            bail!("--pull-messages must be at least 1");
         }
         Ok(options)
     }
@@ -276,6 +288,8 @@ mod tests {
             "5@50,10_000@2_000",
             "--only",
             "e2e,push",
+            "--pull-messages",
+            "1_000",
             "--duration",
             "2.5",
             "--service-env",
@@ -290,6 +304,9 @@ mod tests {
             }
         );
         assert!(custom.runs(Scenario::Push) && !custom.runs(Scenario::FanOut));
+        assert!(!custom.runs(Scenario::Pull));
+        assert_eq!(custom.pull_messages, 1_000);
+        assert_eq!(full.pull_messages, 300_000);
         assert_eq!(custom.duration, Duration::from_millis(2_500));
         assert_eq!(
             custom.service_env,

@@ -31,7 +31,7 @@ impl Launcher {
         self.start_interceptor_with(name, Vec::new())
     }
 
-    /// Starts an interceptor with `settings` besides Redis (push authentication, say).
+    /// Starts an interceptor with `settings` besides Redis (push authentication, pull mode).
     pub fn start_interceptor_with(
         &self,
         name: &str,

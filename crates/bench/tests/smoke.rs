@@ -74,6 +74,7 @@ fn smoke_run_completes_and_delivers_everything() {
     );
     for scenario in [
         "1 push throughput",
+        "1b pull throughput",
         "2 end-to-end",
         "3 fan-out",
         "4 connections",

@@ -459,6 +459,158 @@ fn second_run_only_rebuilds_and_redeploys() {
     }
 }
 
+/// `INTERCEPTOR_MODE=pull`: pull subscriptions the interceptor reads as its own account, and an
+/// interceptor that runs without requests (CPU always allocated, at least one instance), still
+/// with no public ingress.
+#[test]
+fn pull_mode_creates_pull_subscriptions_and_an_always_on_interceptor() {
+    let sandbox = Sandbox::new("pull-mode");
+    let env = format!(
+        "{TEST_ENV}\nINTERCEPTOR_MODE='pull'\nINTERCEPTOR_MIN_INSTANCES='0'\n\
+         PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES='500'\n"
+    );
+    let run = deploy(&sandbox, &env, &[], Cloud::Empty);
+    assert_success(&run);
+
+    let interceptor = run.one(&["run", "deploy"], "t-interceptor");
+    assert!(
+        interceptor.has("--no-cpu-throttling"),
+        "{}",
+        interceptor.line()
+    );
+    assert_eq!(
+        interceptor.flag("--min-instances"),
+        Some("1"),
+        "raised from 0"
+    );
+    assert!(run
+        .stdout
+        .contains("INTERCEPTOR_MIN_INSTANCES=0 raised to 1"));
+    assert_eq!(interceptor.flag("--ingress"), Some("internal"));
+    assert!(interceptor.has("--no-allow-unauthenticated"));
+    let vars = env_vars(interceptor);
+    let expected: Vec<String> = EVENT_FEEDS
+        .iter()
+        .map(|(_, subscription, path)| {
+            format!(
+                "{}=projects/{PROJECT}/subscriptions/{subscription}",
+                &path[1..]
+            )
+        })
+        .collect();
+    assert_eq!(
+        env_var(&vars, "PUBSUB_PULL_SUBSCRIPTIONS"),
+        Some(expected.join(",").as_str())
+    );
+    assert_eq!(
+        env_var(&vars, "PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES"),
+        Some("500")
+    );
+    // The connector is not concerned.
+    let connector = run.one(&["run", "deploy"], "t-connector");
+    assert!(!connector.has("--no-cpu-throttling"));
+    assert_eq!(
+        env_var(&env_vars(connector), "PUBSUB_PULL_SUBSCRIPTIONS"),
+        None
+    );
+
+    let agent =
+        format!("serviceAccount:service-{PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com");
+    let reader = format!("serviceAccount:{INTERCEPTOR_SA}");
+    for (topic, subscription, _) in EVENT_FEEDS {
+        let sub = run.one(&["pubsub", "subscriptions", "create"], subscription);
+        assert_eq!(sub.flag("--topic"), Some(topic));
+        assert_eq!(sub.flag("--push-endpoint"), None, "{}", sub.line());
+        assert_eq!(sub.flag("--push-auth-service-account"), None);
+        assert_eq!(sub.flag("--dead-letter-topic"), Some(DEAD_LETTER_TOPIC));
+        assert_eq!(sub.flag("--max-delivery-attempts"), Some("7"));
+        assert_eq!(sub.flag("--min-retry-delay"), Some("10s"));
+        assert_eq!(sub.flag("--max-retry-delay"), Some("600s"));
+        // Read by the interceptor's account, acknowledged by the service agent when it
+        // dead-letters: both on the subscription itself, nothing project-wide.
+        let members: BTreeSet<(String, String)> = run
+            .calls_of(&[
+                "pubsub",
+                "subscriptions",
+                "add-iam-policy-binding",
+                subscription,
+            ])
+            .iter()
+            .map(|c| {
+                (
+                    c.flag("--member").unwrap().to_owned(),
+                    c.flag("--role").unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            members,
+            [
+                (reader.clone(), "roles/pubsub.subscriber".to_owned()),
+                (agent.clone(), "roles/pubsub.subscriber".to_owned()),
+            ]
+            .into_iter()
+            .collect()
+        );
+    }
+    assert!(run
+        .calls_of(&["projects", "add-iam-policy-binding", PROJECT])
+        .iter()
+        .all(|c| !c.flag("--role").unwrap_or("").starts_with("roles/pubsub")));
+    assert_creates_are_checked_first(&run);
+
+    // A second run: the pull subscriptions exist (no push endpoint) and are kept.
+    let again = deploy(&sandbox, &env, &[], Cloud::Deployed);
+    assert_success(&again);
+    let changes: Vec<String> = again
+        .changes()
+        .iter()
+        .map(|c| c.args[..2].join(" "))
+        .collect();
+    assert_eq!(
+        changes,
+        ["builds submit", "builds submit", "run deploy", "run deploy"],
+        "{}",
+        again.transcript()
+    );
+}
+
+/// Switching an existing push deployment to pull: the push subscriptions are not silently
+/// turned into pull ones (nor taken for ours); the run stops before changing them and says how.
+#[test]
+fn pull_mode_stops_at_an_existing_push_subscription() {
+    let sandbox = Sandbox::new("pull-over-push");
+    own_push_endpoints(&sandbox);
+    let env = format!("{TEST_ENV}\nINTERCEPTOR_MODE='pull'\n");
+    let run = deploy(&sandbox, &env, &[], Cloud::Deployed);
+    assert!(!run.success, "{}", run.transcript());
+    for needle in [
+        "aa-human-agent-assistant-sub",
+        "HUMAN_AGENT_ASSISTANT_SUBSCRIPTION_ID",
+        "INTERCEPTOR_MODE=pull",
+        "modify-push-config",
+    ] {
+        assert!(run.stderr.contains(needle), "{needle}: {}", run.stderr);
+    }
+    assert!(
+        run.changes()
+            .iter()
+            .all(|c| !c.is(&["pubsub", "subscriptions"])),
+        "{}",
+        run.transcript()
+    );
+
+    let run = deploy(
+        &sandbox,
+        &format!("{TEST_ENV}\nINTERCEPTOR_MODE='both'\n"),
+        &[],
+        Cloud::Empty,
+    );
+    assert!(!run.success);
+    assert!(run.stderr.contains("INTERCEPTOR_MODE"), "{}", run.stderr);
+    assert!(run.calls.is_empty());
+}
+
 /// The Python deployment's names (`aa-integration-backend/deploy.sh:53-56,84-90,106-116` at
 /// 9425334 of agent-assist-integrations): its four topics and subscriptions, services and
 /// Redis instance.

@@ -35,6 +35,7 @@ CONNECTOR_SERVICE_NAME='d-connector'
 INTERCEPTOR_SERVICE_NAME='d-interceptor'
 CONNECTOR_MIN_INSTANCES='2'
 INTERCEPTOR_MIN_INSTANCES='0'
+INTERCEPTOR_MODE='pull'
 CONNECTOR_SERVICE_ACCOUNT_NAME='d-connector-sa'
 INTERCEPTOR_SERVICE_ACCOUNT_NAME='d-interceptor-sa'
 PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME='d-invoker-sa'
@@ -70,6 +71,9 @@ JWT_TOKEN_LIFETIME='30'
 INTEGRATION_KEY_TTL_SECONDS='7200'
 DISCONNECT_ON_TOKEN_EXPIRY='true'
 PYTHON_CONNECTOR_BRIDGE='true'
+PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES='500'
+PUBSUB_PULL_MAX_OUTSTANDING_BYTES='20971520'
+PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS='30'
 CONVERSATION_HISTORY_LENGTH='50'
 CONVERSATION_HISTORY_TTL_SECONDS='1800'
 DEDUP_WINDOW_SECONDS='300'
@@ -871,6 +875,13 @@ impl<'a> Comparison<'a> {
                     let api = value.to_uppercase().replace('-', "_");
                     self.expect(&line, service, "template.vpc_access.egress", &api)
                 }
+                // Pull mode: CPU allocated outside requests.
+                "--no-cpu-throttling" => self.expect(
+                    &line,
+                    service,
+                    "template.containers.resources.cpu_idle",
+                    "false",
+                ),
                 "--min-instances" => self.expect(
                     &line,
                     service,
@@ -1125,7 +1136,8 @@ fn assert_outputs_match_summary(run: &Outcome, plan: &Plan) {
         other => panic!("notification_topics is {other:?}"),
     };
     assert_eq!(output_topics, printed_topics);
-    // The push endpoints deploy.sh used start with the interceptor URL Terraform outputs.
+    // The push endpoints deploy.sh used start with the interceptor URL Terraform outputs
+    // (pull mode has none).
     let interceptor_url = plan
         .outputs
         .get("interceptor_url")
@@ -1136,7 +1148,8 @@ fn assert_outputs_match_summary(run: &Outcome, plan: &Plan) {
         .into_iter()
         .filter(|c| c.flag("--push-endpoint").is_some())
         .collect();
-    assert_eq!(endpoints.len(), 4);
+    let pulls = run.stdout.contains("(pull mode)");
+    assert_eq!(endpoints.len(), if pulls { 0 } else { 4 }, "{}", run.stdout);
     for call in endpoints {
         let endpoint = call.flag("--push-endpoint").unwrap();
         assert!(
@@ -1157,6 +1170,66 @@ fn terraform_creates_what_deploy_sh_creates_with_every_setting_changed() {
         plan.resources.len()
     );
     assert!(run.changes().len() >= 35, "{}", run.transcript());
+}
+
+#[test]
+fn terraform_creates_what_deploy_sh_creates_in_push_mode_with_every_setting_changed() {
+    // DRIFT_ENV pulls; the same settings in push mode (INTERCEPTOR_MODE later in the file wins).
+    let env = format!("{DRIFT_ENV}\nINTERCEPTOR_MODE='push'\n");
+    let (run, plan) = assert_same_deployment(&env, &[]);
+    assert_outputs_match_summary(&run, &plan);
+    assert!(plan
+        .of_kind("google_pubsub_subscription_iam_member")
+        .iter()
+        .all(|grant| !grant.address().contains("interceptor_subscriber")));
+}
+
+#[test]
+fn pull_mode_is_the_same_on_both_sides() {
+    let (run, plan) = both_sides(DRIFT_ENV, &[]);
+    // The pieces pull mode changes, checked directly besides the full comparison above.
+    let interceptor = plan
+        .of_kind("google_cloud_run_v2_service")
+        .into_iter()
+        .find(|s| s.text("name").as_deref() == Some("d-interceptor"))
+        .expect("interceptor");
+    assert_eq!(
+        env_of(interceptor)
+            .get("PUBSUB_PULL_SUBSCRIPTIONS")
+            .map(String::as_str),
+        Some(
+            "human-agent-assistant-event=projects/drift-project/subscriptions/d-haa-sub,\
+             conversation-lifecycle-event=projects/drift-project/subscriptions/d-lifecycle-sub,\
+             new-message-event=projects/drift-project/subscriptions/d-message-sub,\
+             new-recognition-result-notification-event=projects/drift-project/subscriptions/d-recognition-sub"
+        )
+    );
+    // INTERCEPTOR_MIN_INSTANCES='0' is raised to 1: with none, nothing would pull.
+    let scaling: Vec<String> = values_at(
+        &Value::Object(interceptor.config.clone()),
+        "template.scaling.min_instance_count",
+    )
+    .into_iter()
+    .filter_map(text)
+    .collect();
+    assert_eq!(scaling, ["1"]);
+    let deployed = run.one(&["run", "deploy"], "d-interceptor");
+    assert_eq!(deployed.flag("--min-instances"), Some("1"));
+    assert!(deployed.has("--no-cpu-throttling"));
+    let readers: BTreeSet<String> = plan
+        .of_kind("google_pubsub_subscription_iam_member")
+        .into_iter()
+        .filter(|g| {
+            g.text("member").as_deref()
+                == Some("serviceAccount:d-interceptor-sa@drift-project.iam.gserviceaccount.com")
+        })
+        .filter_map(|g| g.text("subscription"))
+        .collect();
+    assert_eq!(readers.len(), 4, "{readers:?}");
+    assert!(plan
+        .of_kind("google_pubsub_subscription")
+        .iter()
+        .all(|s| !s.config.contains_key("push_config")));
 }
 
 #[test]
@@ -1223,14 +1296,14 @@ fn the_comparison_catches_a_difference() {
         ],
     });
     let mut with_flag = run.calls_of(&["run", "deploy"])[0].clone();
-    with_flag.args.push("--no-cpu-throttling".into());
+    with_flag.args.push("--execution-environment=gen2".into());
     comparison.compare(&with_flag);
     let problems = comparison.problems.join("\n");
     assert!(
         problems.contains("gcloud sql instances create db"),
         "{problems}"
     );
-    assert!(problems.contains("--no-cpu-throttling"), "{problems}");
+    assert!(problems.contains("--execution-environment"), "{problems}");
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1355,6 +1428,8 @@ fn terraform_rejects_what_deploy_sh_rejects() {
             "internal-and-cloud-load-balancing",
             true,
         ),
+        ("INTERCEPTOR_MODE", "both", false),
+        ("INTERCEPTOR_MODE", "push", true),
     ];
     for (key, value, valid) in cases {
         let env = format!("{DRIFT_ENV}\n{key}='{value}'\n");
@@ -1452,9 +1527,11 @@ fn push_auth_of(plan: &Plan, interceptor: &str) -> (BTreeMap<String, String>, Ve
 fn push_auth_audience_configures_interceptor_and_subscriptions() {
     let module = module();
     let invoker = "d-invoker-sa@drift-project.iam.gserviceaccount.com";
+    // DRIFT_ENV pulls: push authentication is about push subscriptions.
+    let push_env = format!("{DRIFT_ENV}\nINTERCEPTOR_MODE='push'\n");
 
     // Set (DRIFT_ENV): that audience on both sides of every push.
-    let inputs = inputs_for(&module, &env_pairs(DRIFT_ENV));
+    let inputs = inputs_for(&module, &env_pairs(&push_env));
     let plan = module.evaluate(&inputs, &cloud_facts()).expect("evaluates");
     let (settings, audiences) = push_auth_of(&plan, "d-interceptor");
     let expected = BTreeMap::from([

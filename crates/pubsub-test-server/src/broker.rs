@@ -8,6 +8,7 @@
 
 use crate::ledger::{DeadlineChange, Lease, Ledger, StreamId};
 use crate::proto::{PubsubMessage, ReceivedMessage, StreamingPullRequest};
+use crate::publish_options::PublishOptions;
 use crate::pull_stream::{Outbound, PullStream, StreamSettings};
 use crate::snapshot::SubscriptionSnapshot;
 use crate::subscription_config::SubscriptionConfig;
@@ -203,21 +204,34 @@ impl Broker {
     }
 
     /// Publishes to one subscription; the message id, or `None` for an unknown subscription.
+    ///
+    /// # Panics
+    /// If `options` names the id of a message still pending on the subscription.
     pub(crate) fn publish(
         &self,
         subscription: &str,
         data: Vec<u8>,
         attributes: HashMap<String, String>,
+        options: PublishOptions,
     ) -> Option<String> {
         let mut state = self.lock();
-        state.next_message_id += 1;
-        let message_id = state.next_message_id.to_string();
+        let message_id = match options.message_id {
+            Some(id) => id,
+            None => {
+                state.next_message_id += 1;
+                state.next_message_id.to_string()
+            }
+        };
         let ledger = &mut state.subscriptions.get_mut(subscription)?.ledger;
+        assert!(
+            !ledger.is_pending(&message_id),
+            "message {message_id} is still pending on {subscription}: publish it again once it is acknowledged"
+        );
         ledger.publish(PubsubMessage {
             data: prost::bytes::Bytes::from(data),
             attributes,
             message_id: message_id.clone(),
-            publish_time: Some(SystemTime::now().into()),
+            publish_time: Some(options.publish_time.unwrap_or_else(SystemTime::now).into()),
             ordering_key: String::new(),
         });
         drop(state);

@@ -105,6 +105,11 @@ impl Ledger {
         self.history.published += 1;
     }
 
+    /// Whether `message_id` is published and neither acknowledged nor dead-lettered.
+    pub(crate) fn is_pending(&self, message_id: &str) -> bool {
+        self.entries.contains_key(message_id)
+    }
+
     /// The encoded size of the next message to deliver, if any waits.
     pub(crate) fn next_size(&self) -> Option<usize> {
         self.backlog
@@ -129,9 +134,9 @@ impl Ledger {
         entry.deliveries += 1;
         let ack_id = format!("ack-{id}-{}", entry.deliveries);
         let deadline = now + self.config.grant(requested);
-        self.history
-            .delivery_counts
-            .insert(id.clone(), entry.deliveries);
+        // Counted per message id across publishes, so a message published again under its id
+        // (a redelivery after an acknowledgement) shows all its deliveries.
+        *self.history.delivery_counts.entry(id.clone()).or_default() += 1;
         let delivery_attempt = if self.config.max_delivery_attempts.is_some() {
             i32::try_from(entry.deliveries).unwrap_or(i32::MAX)
         } else {

@@ -34,14 +34,17 @@ mod broker;
 mod call_log;
 mod dispatcher;
 mod flow_control;
+pub mod google_emulator;
 mod ledger;
 pub mod proto;
+mod publish_options;
 mod pull_stream;
 mod server;
 mod snapshot;
 mod subscriber_service;
 mod subscription_config;
 
+pub use publish_options::PublishOptions;
 pub use pull_stream::StreamSettings;
 pub use server::PubsubTestServer;
 pub use snapshot::{SubscriptionSnapshot, WaitTimedOut};

@@ -6,6 +6,7 @@ use crate::broker::Broker;
 use crate::call_log::CallLog;
 use crate::dispatcher;
 use crate::proto::subscriber_server::SubscriberServer;
+use crate::publish_options::PublishOptions;
 use crate::snapshot::{SubscriptionSnapshot, WaitTimedOut};
 use crate::subscriber_service::SubscriberService;
 use crate::subscription_config::SubscriptionConfig;
@@ -120,12 +121,31 @@ impl PubsubTestServer {
         K: Into<String>,
         V: Into<String>,
     {
+        self.publish_with(subscription, data, attributes, PublishOptions::default())
+    }
+
+    /// As [`publish`](Self::publish), with a chosen message id or publish time.
+    ///
+    /// # Panics
+    /// If the subscription was not created first, or `options` names the id of a message still
+    /// pending on it (publish an id again only once it was acknowledged: a redelivery).
+    pub fn publish_with<K, V>(
+        &self,
+        subscription: &str,
+        data: impl Into<Vec<u8>>,
+        attributes: impl IntoIterator<Item = (K, V)>,
+        options: PublishOptions,
+    ) -> String
+    where
+        K: Into<String>,
+        V: Into<String>,
+    {
         let attributes: HashMap<String, String> = attributes
             .into_iter()
             .map(|(k, v)| (k.into(), v.into()))
             .collect();
         self.broker
-            .publish(subscription, data.into(), attributes)
+            .publish(subscription, data.into(), attributes, options)
             .unwrap_or_else(|| {
                 panic!("publish to {subscription}: no such subscription on the Pub/Sub test server; create it first")
             })

@@ -11,77 +11,13 @@ use google_cloud_pubsub::client::{Publisher, Subscriber, SubscriptionAdmin, Topi
 use google_cloud_pubsub::model::{DeadLetterPolicy, Message};
 use google_cloud_pubsub::subscriber::handler::Handler;
 use google_cloud_pubsub::subscriber::MessageStream;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use pubsub_test_server::google_emulator::{report_skipped, GoogleEmulator};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 const TOPIC: &str = "projects/test-project/topics/new-message-event";
 const DEAD_LETTERS: &str = "projects/test-project/topics/dead-letters";
 const SUBSCRIPTION: &str = "projects/test-project/subscriptions/new-message-sub";
-
-/// Where the Cloud SDK puts the emulator's launcher.
-fn emulator_launcher() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("PUBSUB_EMULATOR_BIN") {
-        return Some(PathBuf::from(path));
-    }
-    let roots = [
-        std::env::var_os("CLOUDSDK_ROOT_DIR").map(PathBuf::from),
-        Some(PathBuf::from("/usr/lib/google-cloud-sdk")),
-        Some(PathBuf::from("/usr/share/google-cloud-sdk")),
-        Some(PathBuf::from("/opt/google-cloud-sdk")),
-        std::env::var_os("HOME").map(|h| PathBuf::from(h).join("google-cloud-sdk")),
-    ];
-    roots
-        .into_iter()
-        .flatten()
-        .map(|root| root.join("platform/pubsub-emulator/bin/cloud-pubsub-emulator"))
-        .find(|launcher| launcher.is_file())
-}
-
-/// The emulator process, killed on drop.
-struct GoogleEmulator {
-    child: Child,
-    port: u16,
-}
-
-impl GoogleEmulator {
-    fn start(launcher: &PathBuf) -> Self {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new(launcher)
-            .args(["--host=127.0.0.1", &format!("--port={port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {}: {e}", launcher.display()));
-        let emulator = Self { child, port };
-        // A JVM starting up announces nothing we can await; poll its port, bounded.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the Pub/Sub emulator did not listen on {port} within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        emulator
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for GoogleEmulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn anonymous() -> google_cloud_auth::credentials::Credentials {
     google_cloud_auth::credentials::anonymous::Builder::new().build()
@@ -97,15 +33,11 @@ async fn next_message(stream: &mut MessageStream) -> (Message, Handler) {
 
 #[tokio::test]
 async fn the_subscriber_against_googles_emulator() -> anyhow::Result<()> {
-    let Some(launcher) = emulator_launcher() else {
-        eprintln!(
-            "SKIPPED: Google's Pub/Sub emulator is not installed (no platform/pubsub-emulator \
-             under the Cloud SDK roots, PUBSUB_EMULATOR_BIN unset)"
-        );
+    let Some(emulator) = GoogleEmulator::start() else {
+        report_skipped();
         return Ok(());
     };
-    let emulator = GoogleEmulator::start(&launcher);
-    let endpoint = format!("http://{}", emulator.host());
+    let endpoint = emulator.endpoint();
 
     let topics = TopicAdmin::builder()
         .with_endpoint(&endpoint)

@@ -8,8 +8,8 @@ use pubsub_test_server::proto::{
     AcknowledgeRequest, ModifyAckDeadlineRequest, ReceivedMessage, StreamingPullRequest,
     StreamingPullResponse,
 };
-use pubsub_test_server::{PubsubTestServer, SubscriptionConfig};
-use std::time::Duration;
+use pubsub_test_server::{PublishOptions, PubsubTestServer, SubscriptionConfig};
+use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 use tonic::codegen::tokio_stream::wrappers::UnboundedReceiverStream;
 use tonic::transport::Channel;
@@ -368,4 +368,64 @@ async fn methods_the_fake_does_not_implement_are_unimplemented_and_logged() {
         .await;
     assert_eq!(answer.unwrap_err().code(), Code::Unimplemented);
     assert!(fake.calls().iter().any(|c| c == path), "{:?}", fake.calls());
+}
+
+#[tokio::test]
+async fn a_message_published_with_a_chosen_id_and_time_comes_again_under_its_id() {
+    let (fake, mut client) = fake_and_client(SubscriptionConfig::default()).await;
+    let time = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_439_044_120);
+    let id = fake.publish_with(
+        SUBSCRIPTION,
+        b"chosen".to_vec(),
+        NO_ATTRIBUTES,
+        PublishOptions::default()
+            .message_id("5200000000000001")
+            .publish_time(time),
+    );
+    assert_eq!(id, "5200000000000001");
+    let mut stream = RawStream::open(&mut client, first_request(0, 0))
+        .await
+        .unwrap();
+    let received = stream.receive(1).await;
+    let message = received[0].message.as_ref().unwrap();
+    let publish_time = message.publish_time.as_ref().unwrap();
+    assert_eq!(
+        (publish_time.seconds, publish_time.nanos),
+        (1_795_439_044, 120_000_000)
+    );
+    stream.send(StreamingPullRequest {
+        ack_ids: vec![received[0].ack_id.clone()],
+        ..Default::default()
+    });
+    fake.wait_for(SUBSCRIPTION, WAIT, |s| s.acked.len() == 1)
+        .await
+        .expect("acked");
+
+    // Published again under its id once acknowledged: a redelivery, counted as the second.
+    fake.publish_with(
+        SUBSCRIPTION,
+        b"chosen".to_vec(),
+        NO_ATTRIBUTES,
+        PublishOptions::default().message_id(&id),
+    );
+    let again = stream.receive(1).await;
+    assert_eq!(message_id(&again[0]), id);
+    assert_eq!(fake.snapshot(SUBSCRIPTION).deliveries_of(&id), 2);
+    // Ids the fake picks do not collide with chosen ones that look like them.
+    let next = fake.publish(SUBSCRIPTION, b"next".to_vec(), NO_ATTRIBUTES);
+    assert_ne!(next, id);
+}
+
+#[tokio::test]
+#[should_panic(expected = "still pending")]
+async fn a_pending_message_id_cannot_be_published_again() {
+    let fake = PubsubTestServer::start().await;
+    fake.create_subscription(SUBSCRIPTION);
+    let id = fake.publish(SUBSCRIPTION, b"1".to_vec(), NO_ATTRIBUTES);
+    fake.publish_with(
+        SUBSCRIPTION,
+        b"1".to_vec(),
+        NO_ATTRIBUTES,
+        PublishOptions::default().message_id(id),
+    );
 }

@@ -1,10 +1,13 @@
 //! The interceptor, spawned in-process.
 
+use std::sync::Arc;
+
 use agent_assist_core::config::Settings;
 use agent_assist_core::EventType;
 use agent_assist_intake::{CxWebhook, Intake, PushAuth, PushEnvelope};
 use cloud_pubsub_interceptor::app::Interceptor;
 use cloud_pubsub_interceptor::config::InterceptorConfig;
+use cloud_pubsub_interceptor::pull::PullMetrics;
 use redis_test_server::RedisServer;
 
 use crate::Running;
@@ -14,6 +17,7 @@ pub struct TestInterceptor {
     intake: Intake,
     cx_webhook: CxWebhook,
     push_auth: Option<PushAuth>,
+    pull_metrics: Option<Arc<PullMetrics>>,
     http: reqwest::Client,
 }
 
@@ -35,16 +39,18 @@ impl TestInterceptor {
                 interceptor.intake().clone(),
                 interceptor.cx_webhook().clone(),
                 interceptor.push_auth().cloned(),
+                interceptor.pull_metrics(),
             ));
             interceptor.run(listener, shutdown)
         })
         .await;
-        let (intake, cx_webhook, push_auth) = built.expect("built");
+        let (intake, cx_webhook, push_auth, pull_metrics) = built.expect("built");
         Self {
             running,
             intake,
             cx_webhook,
             push_auth,
+            pull_metrics,
             http: reqwest::Client::new(),
         }
     }
@@ -70,6 +76,16 @@ impl TestInterceptor {
     /// The push authentication, when configured.
     pub fn push_auth(&self) -> Option<&PushAuth> {
         self.push_auth.as_ref()
+    }
+
+    /// Pull mode's metrics (`PUBSUB_PULL_SUBSCRIPTIONS` set).
+    ///
+    /// # Panics
+    /// If pull mode is off.
+    pub fn pull_metrics(&self) -> &PullMetrics {
+        self.pull_metrics
+            .as_deref()
+            .expect("pull mode is on (PUBSUB_PULL_SUBSCRIPTIONS)")
     }
 
     pub fn bus(&self) -> &agent_assist_core::ConversationBus {

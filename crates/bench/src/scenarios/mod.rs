@@ -1,4 +1,4 @@
-//! The five scenarios. Each drives the [`Stack`](crate::stack::Stack) and adds its rows to the
+//! The scenarios. Each drives the [`Stack`](crate::stack::Stack) and adds its rows to the
 //! [`Report`](crate::report::Report); a scenario that cannot complete returns an error, which
 //! the report shows as a failed row, and the next scenario still runs.
 
@@ -6,6 +6,7 @@ pub mod cold_start;
 pub mod connections;
 pub mod end_to_end;
 pub mod fan_out;
+pub mod pull_throughput;
 pub mod push_throughput;
 
 use std::time::Duration;

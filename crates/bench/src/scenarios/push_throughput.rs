@@ -96,7 +96,8 @@ struct Measured {
     interceptor_cpu_per_push: Option<Duration>,
 }
 
-pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<()> {
+/// Runs the scenario; returns the measured pushes/s (the pull scenario compares with it).
+pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<f64> {
     redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
     let target = Target {
         addr: stack.interceptor.addr(),
@@ -180,7 +181,7 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     if options.push_auth {
         with_push_auth(options, stack, report, &plain).await?;
     }
-    Ok(())
+    Ok(plain.rate)
 }
 
 /// The same run against an interceptor with push authentication on, and the comparison.

@@ -17,6 +17,10 @@ pub fn declare(ctx: &mut Context) {
         FuncDef::builder().variadic_param(any()).build(merge),
     );
     ctx.declare_func("upper", FuncDef::builder().param(string()).build(upper));
+    ctx.declare_func(
+        "join",
+        FuncDef::builder().param(string()).param(any()).build(join),
+    );
     ctx.declare_func("tostring", FuncDef::builder().param(any()).build(tostring));
     ctx.declare_func(
         "contains",
@@ -74,6 +78,19 @@ fn upper(args: FuncArgs) -> Result<Value, String> {
     Ok(Value::from(
         args[0].as_str().unwrap_or_default().to_uppercase(),
     ))
+}
+
+/// `join(separator, list)`: the list's strings with the separator between them.
+fn join(args: FuncArgs) -> Result<Value, String> {
+    let separator = args[0].as_str().unwrap_or_default();
+    let Value::Array(items) = &args[1] else {
+        return Err(format!("join of a non-list: {}", args[1]));
+    };
+    let texts: Vec<String> = items
+        .iter()
+        .map(|v| super::text(v).ok_or_else(|| format!("join element {v}")))
+        .collect::<Result<_, _>>()?;
+    Ok(Value::from(texts.join(separator)))
 }
 
 fn tostring(args: FuncArgs) -> Result<Value, String> {
