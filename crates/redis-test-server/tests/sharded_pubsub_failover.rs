@@ -73,7 +73,7 @@ async fn a_killed_primary_leaves_an_idle_subscriber_deaf_until_it_subscribes_aga
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_resubscriptions_after_a_failover_are_lost_but_serial_ones_are_kept() {
+async fn serial_resubscriptions_after_a_failover_are_all_kept() {
     let cluster = Arc::new(RedisCluster::start());
     let started = Instant::now();
     let primary = cluster.primaries().remove(0);
@@ -127,9 +127,9 @@ async fn concurrent_resubscriptions_after_a_failover_are_lost_but_serial_ones_ar
     let (concurrent_live, serial_live) = (live(&concurrent_channels), live(&serial_channels));
     eprintln!("after failover: {concurrent_live}/8 concurrent and {serial_live}/8 serial re-subscriptions live");
     assert_eq!(serial_live, serial_channels.len());
-    // If this fails, the crate no longer drops concurrent re-subscriptions: the bus's rule of one
-    // subscription command at a time could then be relaxed.
-    assert!(concurrent_live < concurrent_channels.len());
+    // Concurrent re-subscriptions are only observed, not asserted: whether the crate drops some of
+    // them depends on how the confirmations interleave (8/8 were kept in one CI run, fewer in
+    // others), which is exactly why the bus sends one subscription command at a time.
     eprintln!(
         "TIMING spike d (concurrent vs serial): {:?}",
         started.elapsed()
