@@ -23,6 +23,9 @@ pub fn repo_root() -> PathBuf {
 pub const PROJECT_NUMBER: &str = "123456789012";
 pub const REDIS_HOST: &str = "10.1.2.3";
 pub const REDIS_PORT: &str = "6379";
+/// The Redis cluster's discovery endpoint the fake reports.
+pub const REDIS_CLUSTER_ADDRESS: &str = "10.1.2.10";
+pub const REDIS_CLUSTER_PORT: &str = "6379";
 
 /// The URL the fake reports for a Cloud Run service.
 pub fn service_url(service: &str) -> String {
@@ -77,6 +80,8 @@ case $format in
   'value(projectNumber)') echo 123456789012; exit 0 ;;
   'value(host)') echo 10.1.2.3; exit 0 ;;
   'value(port)') echo 6379; exit 0 ;;
+  'value(discoveryEndpoints[0].address)') echo 10.1.2.10; exit 0 ;;
+  'value(discoveryEndpoints[0].port)') echo 6379; exit 0 ;;
   'value(status.url)') echo "https://$subject-fakehash-uc.a.run.app"; exit 0 ;;
   'value(config.name)') printf '%s\n' $FAKE_GCLOUD_ENABLED_APIS; exit 0 ;;
   'value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
