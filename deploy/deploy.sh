@@ -32,8 +32,9 @@
 #
 # Prerequisites: the gcloud CLI, authenticated (`gcloud auth login`) as an account that may
 # enable services and administer IAM, service accounts, Secret Manager, Memorystore,
-# Serverless VPC Access, Artifact Registry, Cloud Build, Cloud Run and Pub/Sub in the project
-# (Owner, or the matching admin roles; see deploy/README.md).
+# Serverless VPC Access, Artifact Registry, Cloud Build, Cloud Run and Pub/Sub in the project,
+# and with REDIS_MODE=cluster service connection policies (Owner, or the matching admin roles;
+# see deploy/README.md).
 #
 # The gcloud configuration is left alone: the project is passed through CLOUDSDK_CORE_PROJECT
 # for this process only, and prompts are disabled so a run never hangs waiting for input.
