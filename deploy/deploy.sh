@@ -4,10 +4,10 @@
 # with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
 # Memorystore for Redis (a standalone instance, or with REDIS_MODE=cluster a Memorystore for
 # Redis Cluster and the Private Service Connect policy it needs), a Serverless VPC Access
-# connector, container images built by Cloud Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
-# interceptor (or, with INTERCEPTOR_MODE=pull, pull subscriptions it reads with no inbound
-# traffic); optionally, what the interceptor's Dialogflow CX webhook needs (its secrets, the
-# Dialogflow service agent's right to call it).
+# connector, container images built by Cloud Build into Artifact Registry, and the Pub/Sub
+# topics and push subscriptions that feed the interceptor (or, with INTERCEPTOR_MODE=pull,
+# pull subscriptions it reads with no inbound traffic); optionally, what the interceptor's
+# Dialogflow CX webhook needs (its secrets, the Dialogflow service agent's right to call it).
 #
 # Usage:
 #   deploy/deploy.sh [--env-file FILE] [--dry-run]
