@@ -568,10 +568,21 @@ create_redis_instance() {
 create_redis_cluster() {
   step "Memorystore for Redis Cluster"
   local network="projects/$GCP_PROJECT_ID/global/networks/$VPC_NETWORK"
+  local policies name policy_network
   if exists gcloud network-connectivity service-connection-policies describe \
     "$REDIS_CLUSTER_CONNECTION_POLICY" --region="$SERVICE_REGION"; then
     info "service connection policy $REDIS_CLUSTER_CONNECTION_POLICY exists"
   else
+    # A second policy for the same network, region and class would be refused half-way:
+    # name the one that exists instead. (Networks are compared by name: the API may spell the
+    # project by number.)
+    policies=$(query '' gcloud network-connectivity service-connection-policies list \
+      --region="$SERVICE_REGION" --filter="serviceClass=$REDIS_CLUSTER_SERVICE_CLASS" \
+      --format='value(name.basename(),network.basename())')
+    while read -r name policy_network; do
+      [[ -n $name && $policy_network == "$VPC_NETWORK" ]] || continue
+      die "network $VPC_NETWORK already has the service connection policy $name for $REDIS_CLUSTER_SERVICE_CLASS in $SERVICE_REGION (there is one per network, region and class): set REDIS_CLUSTER_CONNECTION_POLICY='$name' to use it"
+    done <<<"$policies"
     run gcloud network-connectivity service-connection-policies create \
       "$REDIS_CLUSTER_CONNECTION_POLICY" \
       --region="$SERVICE_REGION" --network="$network" \

@@ -1528,6 +1528,52 @@ fn bad_cluster_settings_are_refused_before_anything_changes() {
 }
 
 #[test]
+fn an_existing_connection_policy_of_the_network_is_named_not_duplicated() {
+    let sandbox = Sandbox::new("cluster-policy");
+    // Policies of other networks do not matter; one of t-net stops the run before the cluster.
+    sandbox.connection_policies(&[("other-psc", "other-net"), ("net-admins-psc", "t-net")]);
+    let run = deploy(&sandbox, &cluster_env(), &[], Cloud::Empty);
+    assert!(!run.success, "{}", run.transcript());
+    assert!(
+        run.stderr.contains(
+            "network t-net already has the service connection policy net-admins-psc \
+             for gcp-memorystore-redis in europe-west1"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("set REDIS_CLUSTER_CONNECTION_POLICY='net-admins-psc'"),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .calls_of(&[
+            "network-connectivity",
+            "service-connection-policies",
+            "create"
+        ])
+        .is_empty());
+    assert!(run.calls_of(&["redis", "clusters", "create"]).is_empty());
+    // (Named, an existing policy is found by its describe and used as it is: the second run
+    // of `cluster_mode_second_run_creates_nothing`.)
+
+    // Without one on the network, the policy is created.
+    sandbox.connection_policies(&[("other-psc", "other-net")]);
+    let run = deploy(&sandbox, &cluster_env(), &[], Cloud::Empty);
+    assert_success(&run);
+    run.one(
+        &[
+            "network-connectivity",
+            "service-connection-policies",
+            "create",
+        ],
+        "t-psc",
+    );
+}
+
+#[test]
 fn teardown_in_cluster_mode_deletes_the_cluster_then_its_policy() {
     let sandbox = Sandbox::new("cluster-teardown");
     let env_file = sandbox.env_file(&cluster_env());
