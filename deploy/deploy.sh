@@ -2,11 +2,12 @@
 #
 # Deploys the Agent Assist backend (ui-connector + cloud-pubsub-interceptor) to Cloud Run,
 # with everything it needs: APIs, runtime service accounts and their roles, the JWT secret,
-# Memorystore for Redis, a Serverless VPC Access connector, container images built by Cloud
-# Build into Artifact Registry, and the Pub/Sub topics and push subscriptions that feed the
-# interceptor (or, with INTERCEPTOR_MODE=pull, pull subscriptions it reads with no inbound
-# traffic); optionally, what the interceptor's Dialogflow CX webhook needs (its secrets, the
-# Dialogflow service agent's right to call it).
+# Memorystore for Redis (a standalone instance, or with REDIS_MODE=cluster a Memorystore for
+# Redis Cluster and the Private Service Connect policy it needs), a Serverless VPC Access
+# connector, container images built by Cloud Build into Artifact Registry, and the Pub/Sub
+# topics and push subscriptions that feed the interceptor (or, with INTERCEPTOR_MODE=pull,
+# pull subscriptions it reads with no inbound traffic); optionally, what the interceptor's
+# Dialogflow CX webhook needs (its secrets, the Dialogflow service agent's right to call it).
 #
 # Usage:
 #   deploy/deploy.sh [--env-file FILE] [--dry-run]
@@ -31,8 +32,9 @@
 #
 # Prerequisites: the gcloud CLI, authenticated (`gcloud auth login`) as an account that may
 # enable services and administer IAM, service accounts, Secret Manager, Memorystore,
-# Serverless VPC Access, Artifact Registry, Cloud Build, Cloud Run and Pub/Sub in the project
-# (Owner, or the matching admin roles; see deploy/README.md).
+# Serverless VPC Access, Artifact Registry, Cloud Build, Cloud Run and Pub/Sub in the project,
+# and with REDIS_MODE=cluster service connection policies (Owner, or the matching admin roles;
+# see deploy/README.md).
 #
 # The gcloud configuration is left alone: the project is passed through CLOUDSDK_CORE_PROJECT
 # for this process only, and prompts are disabled so a run never hangs waiting for input.
@@ -92,7 +94,9 @@ CONFIG_VARS=(
   CONNECTOR_MIN_INSTANCES INTERCEPTOR_MIN_INSTANCES INTERCEPTOR_INGRESS
   INTERCEPTOR_MODE
   JWT_SECRET_NAME CX_WEBHOOK_HEADER_SECRET_NAME CX_WEBHOOK_BASIC_AUTH_SECRET_NAME
-  REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
+  REDIS_MODE REDIS_INSTANCE_ID REDIS_TIER REDIS_SIZE_GB REDIS_VERSION
+  REDIS_CLUSTER_ID REDIS_CLUSTER_SHARD_COUNT REDIS_CLUSTER_REPLICA_COUNT REDIS_CLUSTER_NODE_TYPE
+  REDIS_CLUSTER_SUBNET REDIS_CLUSTER_CONNECTION_POLICY
   VPC_NETWORK VPC_CONNECTOR_NAME VPC_CONNECTOR_RANGE
   HUMAN_AGENT_ASSISTANT_TOPIC_ID CONVERSATION_LIFECYCLE_TOPIC_ID
   NEW_MESSAGE_TOPIC_ID NEW_RECOGNITION_RESULT_TOPIC_ID
@@ -108,6 +112,18 @@ REQUIRED_APIS=(
   redis.googleapis.com vpcaccess.googleapis.com compute.googleapis.com
   secretmanager.googleapis.com pubsub.googleapis.com dialogflow.googleapis.com
   iam.googleapis.com
+)
+# Besides those, with REDIS_MODE=cluster: Memorystore for Redis Cluster connects to the network
+# through Private Service Connect, which a service connection policy (Network Connectivity)
+# automates through Service Consumer Management (Memorystore's provisioning prerequisites).
+CLUSTER_APIS=(networkconnectivity.googleapis.com serviceconsumermanagement.googleapis.com)
+
+# The service class Memorystore for Redis Cluster's connection policy is for.
+REDIS_CLUSTER_SERVICE_CLASS=gcp-memorystore-redis
+# Node types `gcloud redis clusters create --node-type` accepts.
+REDIS_CLUSTER_NODE_TYPES=(
+  redis-shared-core-nano redis-standard-small redis-highcpu-medium
+  redis-highmem-medium redis-highmem-xlarge
 )
 
 # Project roles of the runtime service accounts: exactly these, nothing broader.
@@ -197,10 +213,17 @@ load_config() {
   : "${INTERCEPTOR_INGRESS:=internal}"
   : "${INTERCEPTOR_MODE:=push}"
   : "${JWT_SECRET_NAME:=aa-integration-jwt-secret}"
+  : "${REDIS_MODE:=standalone}"
   : "${REDIS_INSTANCE_ID:=aa-integration-redis}"
   : "${REDIS_TIER:=basic}"
   : "${REDIS_SIZE_GB:=1}"
   : "${REDIS_VERSION:=redis_7_2}"
+  : "${REDIS_CLUSTER_ID:=aa-integration-redis-cluster}"
+  : "${REDIS_CLUSTER_SHARD_COUNT:=3}"
+  : "${REDIS_CLUSTER_REPLICA_COUNT:=1}"
+  : "${REDIS_CLUSTER_NODE_TYPE:=redis-highmem-medium}"
+  : "${REDIS_CLUSTER_SUBNET:=default}"
+  : "${REDIS_CLUSTER_CONNECTION_POLICY:=aa-integration-redis-psc}"
   : "${VPC_NETWORK:=default}"
   : "${VPC_CONNECTOR_NAME:=aa-integration-vpc}"
   : "${HUMAN_AGENT_ASSISTANT_TOPIC_ID:=aa-human-agent-assistant-topic}"
@@ -228,6 +251,23 @@ load_config() {
     die "INTERCEPTOR_MODE must be push or pull, not '$INTERCEPTOR_MODE'"
   [[ $REDIS_TIER == basic || $REDIS_TIER == standard ]] ||
     die "REDIS_TIER must be basic or standard, not '$REDIS_TIER'"
+  # The cluster's settings are checked in both modes, like every other setting: a mistake is
+  # reported when it is made, not when the mode is switched later.
+  [[ $REDIS_MODE == standalone || $REDIS_MODE == cluster ]] ||
+    die "REDIS_MODE must be standalone or cluster, not '$REDIS_MODE'"
+  # Memorystore's limits: 1 to 250 shards, 0 to 2 replicas per shard.
+  check_int REDIS_CLUSTER_SHARD_COUNT 1 250
+  check_int REDIS_CLUSTER_REPLICA_COUNT 0 2
+  [[ " ${REDIS_CLUSTER_NODE_TYPES[*]} " == *" $REDIS_CLUSTER_NODE_TYPE "* ]] ||
+    die "REDIS_CLUSTER_NODE_TYPE must be one of ${REDIS_CLUSTER_NODE_TYPES[*]}, not '$REDIS_CLUSTER_NODE_TYPE'"
+  [[ $REDIS_CLUSTER_ID =~ ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ ]] ||
+    die "REDIS_CLUSTER_ID must be 1 to 63 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen, not '$REDIS_CLUSTER_ID'"
+  # The bridge delivers to Python connectors on the same Redis; they are not cluster clients,
+  # so with a cluster there is nobody to deliver to (README.md, Migrating from the Python
+  # services): refused rather than deployed to do nothing.
+  if [[ $REDIS_MODE == cluster && ${PYTHON_CONNECTOR_BRIDGE:-} == true ]]; then
+    die "PYTHON_CONNECTOR_BRIDGE=true is not supported with REDIS_MODE=cluster (the Python connectors read a standalone Redis): switch over on a standalone instance first, or leave PYTHON_CONNECTOR_BRIDGE empty"
+  fi
   case $INTERCEPTOR_INGRESS in
     internal | all | internal-and-cloud-load-balancing) ;;
     *) die "INTERCEPTOR_INGRESS must be internal, all or internal-and-cloud-load-balancing, not '$INTERCEPTOR_INGRESS'" ;;
@@ -394,13 +434,14 @@ check_tools() {
 
 enable_apis() {
   step "Enabling APIs"
-  local enabled api missing=()
+  local enabled api missing=() apis=("${REQUIRED_APIS[@]}")
+  [[ $REDIS_MODE == cluster ]] && apis+=("${CLUSTER_APIS[@]}")
   enabled=$(query '' gcloud services list --enabled --format='value(config.name)')
-  for api in "${REQUIRED_APIS[@]}"; do
+  for api in "${apis[@]}"; do
     grep -qxF "$api" <<<"$enabled" || missing+=("$api")
   done
   if ((${#missing[@]} == 0)); then
-    info "all ${#REQUIRED_APIS[@]} APIs already enabled"
+    info "all ${#apis[@]} APIs already enabled"
   else
     run gcloud services enable "${missing[@]}"
   fi
@@ -498,6 +539,14 @@ create_cx_webhook_secrets() {
 }
 
 create_redis() {
+  if [[ $REDIS_MODE == cluster ]]; then
+    create_redis_cluster
+  else
+    create_redis_instance
+  fi
+}
+
+create_redis_instance() {
   step "Memorystore for Redis"
   if exists gcloud redis instances describe "$REDIS_INSTANCE_ID" --region="$SERVICE_REGION"; then
     info "Redis instance $REDIS_INSTANCE_ID exists"
@@ -507,6 +556,50 @@ create_redis() {
       --region="$SERVICE_REGION" --tier="$REDIS_TIER" --size="$REDIS_SIZE_GB" \
       --redis-version="$REDIS_VERSION" \
       --network="projects/$GCP_PROJECT_ID/global/networks/$VPC_NETWORK"
+  fi
+}
+
+# Memorystore for Redis Cluster is reached through Private Service Connect endpoints in
+# REDIS_CLUSTER_SUBNET, which Memorystore creates itself once a service connection policy for
+# its service class allows it on the network in the region. There is one such policy per
+# network, region and class: an existing one named REDIS_CLUSTER_CONNECTION_POLICY is used as it
+# is. The cluster is created like the standalone instance: no AUTH, no in-transit encryption
+# (the network is the boundary), so the services' seed URLs are plain redis://.
+create_redis_cluster() {
+  step "Memorystore for Redis Cluster"
+  local network="projects/$GCP_PROJECT_ID/global/networks/$VPC_NETWORK"
+  local policies name policy_network
+  if exists gcloud network-connectivity service-connection-policies describe \
+    "$REDIS_CLUSTER_CONNECTION_POLICY" --region="$SERVICE_REGION"; then
+    info "service connection policy $REDIS_CLUSTER_CONNECTION_POLICY exists"
+  else
+    # A second policy for the same network, region and class would be refused half-way:
+    # name the one that exists instead. (Networks are compared by name: the API may spell the
+    # project by number.)
+    policies=$(query '' gcloud network-connectivity service-connection-policies list \
+      --region="$SERVICE_REGION" --filter="serviceClass=$REDIS_CLUSTER_SERVICE_CLASS" \
+      --format='value(name.basename(),network.basename())')
+    while read -r name policy_network; do
+      [[ -n $name && $policy_network == "$VPC_NETWORK" ]] || continue
+      die "network $VPC_NETWORK already has the service connection policy $name for $REDIS_CLUSTER_SERVICE_CLASS in $SERVICE_REGION (there is one per network, region and class): set REDIS_CLUSTER_CONNECTION_POLICY='$name' to use it"
+    done <<<"$policies"
+    run gcloud network-connectivity service-connection-policies create \
+      "$REDIS_CLUSTER_CONNECTION_POLICY" \
+      --region="$SERVICE_REGION" --network="$network" \
+      --service-class="$REDIS_CLUSTER_SERVICE_CLASS" \
+      --subnets="projects/$GCP_PROJECT_ID/regions/$SERVICE_REGION/subnetworks/$REDIS_CLUSTER_SUBNET" \
+      --description="Agent Assist backend: Memorystore for Redis Cluster endpoints"
+  fi
+  if exists gcloud redis clusters describe "$REDIS_CLUSTER_ID" --region="$SERVICE_REGION"; then
+    info "Redis cluster $REDIS_CLUSTER_ID exists"
+  else
+    info "creating Redis cluster $REDIS_CLUSTER_ID (this takes several minutes)"
+    run gcloud redis clusters create "$REDIS_CLUSTER_ID" \
+      --region="$SERVICE_REGION" --network="$network" \
+      --shard-count="$REDIS_CLUSTER_SHARD_COUNT" \
+      --replica-count="$REDIS_CLUSTER_REPLICA_COUNT" \
+      --node-type="$REDIS_CLUSTER_NODE_TYPE" \
+      --transit-encryption-mode=disabled --auth-mode=disabled
   fi
 }
 
@@ -522,6 +615,10 @@ create_vpc_connector() {
 }
 
 read_redis_address() {
+  if [[ $REDIS_MODE == cluster ]]; then
+    read_redis_cluster_address
+    return
+  fi
   step "Reading the Redis address"
   REDIS_HOST=$(query '<redis-host>' gcloud redis instances describe "$REDIS_INSTANCE_ID" \
     --region="$SERVICE_REGION" --format='value(host)')
@@ -529,6 +626,31 @@ read_redis_address() {
     --region="$SERVICE_REGION" --format='value(port)')
   [[ -n $REDIS_HOST && -n $REDIS_PORT ]] || die "Redis instance $REDIS_INSTANCE_ID has no host/port yet"
   info "Redis at $REDIS_HOST:$REDIS_PORT"
+}
+
+# The cluster's discovery endpoint: one address that answers CLUSTER SLOTS for every shard, so
+# it is the services' only seed node; they learn the shards from it.
+read_redis_cluster_address() {
+  step "Reading the Redis cluster's discovery endpoint"
+  local address port
+  address=$(query '<redis-cluster-address>' gcloud redis clusters describe "$REDIS_CLUSTER_ID" \
+    --region="$SERVICE_REGION" --format='value(discoveryEndpoints[0].address)')
+  port=$(query '<redis-cluster-port>' gcloud redis clusters describe "$REDIS_CLUSTER_ID" \
+    --region="$SERVICE_REGION" --format='value(discoveryEndpoints[0].port)')
+  [[ -n $address && -n $port ]] ||
+    die "Redis cluster $REDIS_CLUSTER_ID has no discovery endpoint yet (is it still being created? check with gcloud redis clusters describe $REDIS_CLUSTER_ID --region=$SERVICE_REGION)"
+  REDIS_CLUSTER_NODES="redis://$address:$port"
+  info "Redis cluster at $REDIS_CLUSTER_NODES"
+}
+
+# The Redis settings of both services: REDISHOST/REDISPORT of the instance, or
+# REDIS_CLUSTER_NODES, the cluster's seed nodes.
+redis_env_pairs() {
+  if [[ $REDIS_MODE == cluster ]]; then
+    printf '%s\n' "REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES"
+  else
+    printf '%s\n' "REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT"
+  fi
 }
 
 create_image_repository() {
@@ -581,8 +703,9 @@ optional_env_pairs() {
 
 deploy_connector() {
   step "Deploying $CONNECTOR_SERVICE_NAME"
-  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT" "GCP_PROJECT_ID=$GCP_PROJECT_ID")
-  local extra env_flag
+  local pairs=() extra env_flag
+  while IFS= read -r extra; do pairs+=("$extra"); done < <(redis_env_pairs)
+  pairs+=("GCP_PROJECT_ID=$GCP_PROJECT_ID")
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${CONNECTOR_APP_VARS[@]}" "${SHARED_APP_VARS[@]}")
   # (Assigned first: a failure inside "$(...)" used as an argument would not stop the script.)
@@ -682,9 +805,9 @@ pull_subscriptions_setting() {
 
 deploy_interceptor() {
   step "Deploying $INTERCEPTOR_SERVICE_NAME ($INTERCEPTOR_MODE mode)"
-  local pairs=("REDISHOST=$REDIS_HOST" "REDISPORT=$REDIS_PORT"
-    "PUSH_AUTH_SERVICE_ACCOUNT=$INVOKER_SA_EMAIL" "PUSH_AUTH_AUDIENCE=$PUSH_AUTH_AUDIENCE")
-  local extra env_flag row name_var mount setting mounts=() secrets_flag=()
+  local pairs=() extra env_flag row name_var mount setting mounts=() secrets_flag=()
+  while IFS= read -r extra; do pairs+=("$extra"); done < <(redis_env_pairs)
+  pairs+=("PUSH_AUTH_SERVICE_ACCOUNT=$INVOKER_SA_EMAIL" "PUSH_AUTH_AUDIENCE=$PUSH_AUTH_AUDIENCE")
   local mode_flags=() min_instances=$INTERCEPTOR_MIN_INSTANCES
   while IFS= read -r extra; do pairs+=("$extra"); done \
     < <(optional_env_pairs "${SHARED_APP_VARS[@]}" "${INTERCEPTOR_APP_VARS[@]}")

@@ -2,7 +2,7 @@
 #
 # Removes what deploy/deploy.sh created: the push and dead-letter subscriptions, the topics,
 # both Cloud Run services, the VPC Access connector, the Redis instance (and every event in
-# it), the JWT secret (every issued token becomes invalid) and the CX webhook's secrets when
+# it; with REDIS_MODE=cluster the Redis cluster and its service connection policy), the JWT secret (every issued token becomes invalid) and the CX webhook's secrets when
 # configured, the project role bindings and the three service accounts, and the Artifact
 # Registry repository with its images.
 #
@@ -93,7 +93,20 @@ delete_vpc_connector() {
     --region="$SERVICE_REGION"
 }
 
+# What REDIS_MODE created: the instance, or the cluster and then its service connection policy
+# (a policy cannot go while the cluster's endpoints use it). There is one policy per network,
+# region and service class: if it existed before deploy.sh because other Memorystore clusters
+# of the network use it, delete the cluster alone instead (gcloud redis clusters delete).
 delete_redis() {
+  if [[ $REDIS_MODE == cluster ]]; then
+    step "Deleting the Memorystore cluster and its service connection policy"
+    delete_if_exists "Redis cluster $REDIS_CLUSTER_ID" \
+      gcloud redis clusters describe "$REDIS_CLUSTER_ID" --region="$SERVICE_REGION"
+    delete_if_exists "service connection policy $REDIS_CLUSTER_CONNECTION_POLICY" \
+      gcloud network-connectivity service-connection-policies describe \
+      "$REDIS_CLUSTER_CONNECTION_POLICY" --region="$SERVICE_REGION"
+    return
+  fi
   step "Deleting the Memorystore instance"
   delete_if_exists "Redis instance $REDIS_INSTANCE_ID" \
     gcloud redis instances describe "$REDIS_INSTANCE_ID" --region="$SERVICE_REGION"
@@ -155,7 +168,8 @@ confirm() {
   ((assume_yes || dry_run)) && return 0
   printf '\nThis deletes the Agent Assist backend from project %s (region %s):\n' \
     "$GCP_PROJECT_ID" "$SERVICE_REGION" >&2
-  printf '  services, Redis instance and its data, JWT secret, VPC connector, subscriptions,\n' >&2
+  printf '  services, Redis %s and its data, JWT secret, VPC connector, subscriptions,\n' \
+    "$([[ $REDIS_MODE == cluster ]] && echo 'cluster, its connection policy' || echo 'instance')" >&2
   printf '  %s, service accounts, image repository.\n' \
     "$( ((keep_topics)) && echo 'the dead-letter topic' || echo 'topics')" >&2
   printf 'Type the project id to continue: ' >&2

@@ -2,9 +2,13 @@
 # and who may invoke them.
 
 locals {
-  redis_env = {
-    REDISHOST = google_redis_instance.bus.host
-    REDISPORT = tostring(google_redis_instance.bus.port)
+  # Where the services find Redis: the instance's host and port, or the cluster's discovery
+  # endpoint as its one seed node (the services learn the shards from it).
+  redis_env = local.redis_cluster ? {
+    REDIS_CLUSTER_NODES = "redis://${google_redis_cluster.bus[0].discovery_endpoints[0].address}:${google_redis_cluster.bus[0].discovery_endpoints[0].port}"
+    } : {
+    REDISHOST = google_redis_instance.bus[0].host
+    REDISPORT = tostring(google_redis_instance.bus[0].port)
   }
 
   # Application settings, passed only when set (unset: the binary's default), as deploy.sh's

@@ -129,6 +129,17 @@ variable "jwt_secret_name" {
 
 # ---- Memorystore for Redis and networking ------------------------------------------------
 
+variable "redis_mode" {
+  description = "standalone (one Memorystore for Redis instance, the redis_instance_id ... redis_version variables) or cluster (Memorystore for Redis Cluster, the redis_cluster_* variables; the services get REDIS_CLUSTER_NODES instead of REDISHOST/REDISPORT). Choose cluster beyond what one primary carries (roughly 50,000 events/s for the whole fleet; deploy/README.md)."
+  type        = string
+  default     = "standalone"
+
+  validation {
+    condition     = contains(["standalone", "cluster"], var.redis_mode)
+    error_message = "redis_mode must be standalone or cluster."
+  }
+}
+
 variable "redis_instance_id" {
   description = "Memorystore for Redis instance id."
   type        = string
@@ -161,6 +172,62 @@ variable "redis_version" {
   description = "Redis version as gcloud spells it (redis_7_2); see `gcloud redis instances create --help`."
   type        = string
   default     = "redis_7_2"
+}
+
+variable "redis_cluster_id" {
+  description = "redis_mode = cluster: the Memorystore for Redis Cluster id (1 to 63 lower-case letters, digits and hyphens, starting with a letter)."
+  type        = string
+  default     = "aa-integration-redis-cluster"
+
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", var.redis_cluster_id))
+    error_message = "redis_cluster_id must be 1 to 63 lower-case letters, digits and hyphens, starting with a letter and not ending with a hyphen."
+  }
+}
+
+variable "redis_cluster_shard_count" {
+  description = "redis_mode = cluster: shards (1 to 250), each with one primary."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.redis_cluster_shard_count >= 1 && var.redis_cluster_shard_count <= 250 && floor(var.redis_cluster_shard_count) == var.redis_cluster_shard_count
+    error_message = "redis_cluster_shard_count must be a whole number from 1 to 250."
+  }
+}
+
+variable "redis_cluster_replica_count" {
+  description = "redis_mode = cluster: replicas per shard (0 to 2); with replicas a failed primary is replaced automatically."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.redis_cluster_replica_count >= 0 && var.redis_cluster_replica_count <= 2 && floor(var.redis_cluster_replica_count) == var.redis_cluster_replica_count
+    error_message = "redis_cluster_replica_count must be a whole number from 0 to 2."
+  }
+}
+
+variable "redis_cluster_node_type" {
+  description = "redis_mode = cluster: node type as gcloud spells it (redis-highmem-medium); see `gcloud redis clusters create --help`."
+  type        = string
+  default     = "redis-highmem-medium"
+
+  validation {
+    condition     = contains(["redis-shared-core-nano", "redis-standard-small", "redis-highcpu-medium", "redis-highmem-medium", "redis-highmem-xlarge"], var.redis_cluster_node_type)
+    error_message = "redis_cluster_node_type must be one of redis-shared-core-nano, redis-standard-small, redis-highcpu-medium, redis-highmem-medium, redis-highmem-xlarge."
+  }
+}
+
+variable "redis_cluster_subnet" {
+  description = "redis_mode = cluster: the subnet of vpc_network in service_region where Memorystore puts the cluster's Private Service Connect endpoints (default: that subnet of the default network)."
+  type        = string
+  default     = "default"
+}
+
+variable "redis_cluster_connection_policy" {
+  description = "redis_mode = cluster: the service connection policy (class gcp-memorystore-redis) allowing those endpoints; one per network and region. If the network has one already, import it under this name (README.md) rather than creating a second."
+  type        = string
+  default     = "aa-integration-redis-psc"
 }
 
 variable "vpc_network" {
@@ -390,6 +457,13 @@ variable "python_connector_bridge" {
   validation {
     condition     = contains(["", "true", "false"], var.python_connector_bridge)
     error_message = "python_connector_bridge must be \"true\", \"false\" or empty."
+  }
+
+  # The Python connectors read a standalone Redis; they are not cluster clients. (A validation
+  # naming another variable needs Terraform 1.9, see versions.tf.)
+  validation {
+    condition     = !(var.redis_mode == "cluster" && var.python_connector_bridge == "true")
+    error_message = "python_connector_bridge = \"true\" is not supported with redis_mode = \"cluster\" (the Python connectors read a standalone Redis)."
   }
 }
 

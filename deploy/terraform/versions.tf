@@ -1,10 +1,12 @@
 # Terraform and provider versions, and the provider settings every resource inherits.
 #
-# Terraform 1.7 is the oldest release that reads the `for_each` import blocks of
-# imports.tf.example (moving a deploy.sh deployment under Terraform, see README.md).
+# Terraform 1.9 is the oldest release whose variable validations may name other variables
+# (python_connector_bridge is refused with redis_mode = "cluster", as deploy.sh refuses it);
+# 1.7 added the `for_each` import blocks of imports.tf.example (moving a deploy.sh deployment
+# under Terraform, see README.md).
 
 terraform {
-  required_version = ">= 1.7"
+  required_version = ">= 1.9"
 
   required_providers {
     google = {

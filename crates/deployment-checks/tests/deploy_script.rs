@@ -7,7 +7,8 @@ use std::fs;
 
 use support::{
     parse_env_vars, printed_commands, repo_root, service_url, Call, Cloud, Outcome, Sandbox,
-    PROJECT_NUMBER, REDIS_HOST, REDIS_PORT, REQUIRED_APIS,
+    PROJECT_NUMBER, REDIS_CLUSTER_ADDRESS, REDIS_CLUSTER_PORT, REDIS_HOST, REDIS_PORT,
+    REQUIRED_APIS,
 };
 
 /// Settings for most tests: every name differs from its default, so a test fails if the
@@ -1287,6 +1288,333 @@ fn teardown_asks_for_confirmation() {
 // ----------------------------------------------------------------------------------------
 // The Dialogflow CX webhook (optional settings)
 // ----------------------------------------------------------------------------------------
+
+// ----------------------------------------------------------------------------------------
+// REDIS_MODE=cluster
+// ----------------------------------------------------------------------------------------
+
+/// TEST_ENV with a Redis cluster, every cluster setting away from its default.
+fn cluster_env() -> String {
+    format!(
+        "{TEST_ENV}\nREDIS_MODE='cluster'\nREDIS_CLUSTER_ID='t-cluster'\n\
+         REDIS_CLUSTER_SHARD_COUNT='5'\nREDIS_CLUSTER_REPLICA_COUNT='2'\n\
+         REDIS_CLUSTER_NODE_TYPE='redis-highcpu-medium'\nREDIS_CLUSTER_SUBNET='t-subnet'\n\
+         REDIS_CLUSTER_CONNECTION_POLICY='t-psc'\n"
+    )
+}
+
+const CLUSTER_APIS: [&str; 2] = [
+    "networkconnectivity.googleapis.com",
+    "serviceconsumermanagement.googleapis.com",
+];
+
+#[test]
+fn cluster_mode_creates_a_redis_cluster_with_its_connection_policy() {
+    let sandbox = Sandbox::new("cluster-mode");
+    let run = deploy(&sandbox, &cluster_env(), &[], Cloud::Empty);
+    assert_success(&run);
+    assert_creates_are_checked_first(&run);
+
+    // The APIs of Private Service Connect's automation, besides the usual ones.
+    let enabled: BTreeSet<&str> = run.calls_of(&["services", "enable"])[0].args[2..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = REQUIRED_APIS.iter().chain(&CLUSTER_APIS).copied().collect();
+    assert_eq!(enabled, expected);
+
+    let network = "projects/test-project/global/networks/t-net";
+    let policy = run.one(
+        &[
+            "network-connectivity",
+            "service-connection-policies",
+            "create",
+        ],
+        "t-psc",
+    );
+    assert_eq!(policy.flag("--region"), Some(REGION));
+    assert_eq!(policy.flag("--network"), Some(network));
+    assert_eq!(
+        policy.flag("--service-class"),
+        Some("gcp-memorystore-redis")
+    );
+    assert_eq!(
+        policy.flag("--subnets"),
+        Some("projects/test-project/regions/europe-west1/subnetworks/t-subnet")
+    );
+
+    let cluster = run.one(&["redis", "clusters", "create"], "t-cluster");
+    for (flag, value) in [
+        ("--region", REGION),
+        ("--network", network),
+        ("--shard-count", "5"),
+        ("--replica-count", "2"),
+        ("--node-type", "redis-highcpu-medium"),
+        // As the standalone instance: no in-transit encryption, no AUTH (redis:// seeds).
+        ("--transit-encryption-mode", "disabled"),
+        ("--auth-mode", "disabled"),
+    ] {
+        assert_eq!(
+            cluster.flag(flag),
+            Some(value),
+            "{flag}: {}",
+            cluster.line()
+        );
+    }
+    // The policy exists before the cluster that needs it.
+    assert!(
+        run.position(
+            &[
+                "network-connectivity",
+                "service-connection-policies",
+                "create"
+            ],
+            "t-psc"
+        ) < run.position(&["redis", "clusters", "create"], "t-cluster")
+    );
+
+    // No standalone instance, not even looked for.
+    assert!(
+        run.calls_of(&["redis", "instances"]).is_empty(),
+        "{}",
+        run.transcript()
+    );
+
+    // Both services get the discovery endpoint as their seed node, read from the cluster, and
+    // no REDISHOST/REDISPORT.
+    assert!(run
+        .calls_of(&["redis", "clusters", "describe", "t-cluster"])
+        .iter()
+        .any(|c| c.flag("--format") == Some("value(discoveryEndpoints[0].address)")));
+    let seed = format!("redis://{REDIS_CLUSTER_ADDRESS}:{REDIS_CLUSTER_PORT}");
+    for service in ["t-connector", "t-interceptor"] {
+        let vars = env_vars(run.one(&["run", "deploy"], service));
+        assert_eq!(
+            env_var(&vars, "REDIS_CLUSTER_NODES"),
+            Some(seed.as_str()),
+            "{service}"
+        );
+        assert_eq!(env_var(&vars, "REDISHOST"), None, "{service}");
+        assert_eq!(env_var(&vars, "REDISPORT"), None, "{service}");
+        assert!(
+            run.position(&["redis", "clusters", "create"], "t-cluster")
+                < run.position(&["run", "deploy"], service)
+        );
+    }
+    // The services still reach the network (and the cluster's endpoints) through the connector.
+    assert_eq!(
+        run.calls_of(&["compute", "networks", "vpc-access", "connectors", "create"])
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn cluster_mode_second_run_creates_nothing() {
+    let sandbox = Sandbox::new("cluster-again");
+    own_push_endpoints(&sandbox);
+    let all: Vec<&str> = REQUIRED_APIS.iter().chain(&CLUSTER_APIS).copied().collect();
+    let run = sandbox.run_with_apis(
+        "deploy.sh",
+        &[
+            "--env-file",
+            sandbox.env_file(&cluster_env()).to_str().unwrap(),
+        ],
+        Cloud::Deployed,
+        "",
+        Some(&all),
+    );
+    assert_success(&run);
+    let changes: Vec<String> = run
+        .changes()
+        .iter()
+        .map(|c| c.args[..2].join(" "))
+        .collect();
+    assert_eq!(
+        changes,
+        ["builds submit", "builds submit", "run deploy", "run deploy"],
+        "{}",
+        run.transcript()
+    );
+    assert!(!run
+        .calls_of(&["redis", "clusters", "describe", "t-cluster"])
+        .is_empty());
+    assert!(!run
+        .calls_of(&[
+            "network-connectivity",
+            "service-connection-policies",
+            "describe",
+            "t-psc"
+        ])
+        .is_empty());
+
+    // A standalone deployment switched to cluster mode: only the two APIs are added.
+    let run = sandbox.run_with_apis(
+        "deploy.sh",
+        &[
+            "--env-file",
+            sandbox.env_file(&cluster_env()).to_str().unwrap(),
+        ],
+        Cloud::Deployed,
+        "",
+        Some(&REQUIRED_APIS),
+    );
+    assert_success(&run);
+    let enable = run.calls_of(&["services", "enable"]);
+    assert_eq!(enable.len(), 1);
+    assert_eq!(enable[0].args[2..], CLUSTER_APIS);
+}
+
+#[test]
+fn bad_cluster_settings_are_refused_before_anything_changes() {
+    let sandbox = Sandbox::new("cluster-invalid");
+    let cases = [
+        (
+            "REDIS_MODE='sharded'",
+            "REDIS_MODE must be standalone or cluster",
+        ),
+        (
+            "REDIS_CLUSTER_SHARD_COUNT='0'",
+            "REDIS_CLUSTER_SHARD_COUNT must be a whole number from 1 to 250",
+        ),
+        (
+            "REDIS_CLUSTER_SHARD_COUNT='three'",
+            "REDIS_CLUSTER_SHARD_COUNT must be a whole number",
+        ),
+        (
+            "REDIS_CLUSTER_REPLICA_COUNT='3'",
+            "REDIS_CLUSTER_REPLICA_COUNT must be a whole number from 0 to 2",
+        ),
+        (
+            "REDIS_CLUSTER_NODE_TYPE='REDIS_HIGHMEM_MEDIUM'",
+            "REDIS_CLUSTER_NODE_TYPE must be one of redis-shared-core-nano",
+        ),
+        (
+            "REDIS_CLUSTER_ID='T-Cluster'",
+            "REDIS_CLUSTER_ID must be 1 to 63 lower-case letters",
+        ),
+        ("REDIS_CLUSTER_ID='t-cluster-'", "REDIS_CLUSTER_ID must be"),
+        (
+            "PYTHON_CONNECTOR_BRIDGE='true'",
+            "PYTHON_CONNECTOR_BRIDGE=true is not supported with REDIS_MODE=cluster",
+        ),
+    ];
+    for (setting, message) in cases {
+        let run = deploy(
+            &sandbox,
+            &format!("{}\n{setting}\n", cluster_env()),
+            &[],
+            Cloud::Empty,
+        );
+        assert!(!run.success, "{setting} accepted:\n{}", run.transcript());
+        assert!(
+            run.stderr.contains(message),
+            "{setting}: expected {message:?} in:\n{}",
+            run.stderr
+        );
+        assert!(run.calls.is_empty(), "{setting}:\n{}", run.transcript());
+    }
+    // The bridge stays available with a standalone instance.
+    let run = deploy(
+        &sandbox,
+        &format!(
+            "{}\nREDIS_MODE='standalone'\nPYTHON_CONNECTOR_BRIDGE='true'\n",
+            cluster_env()
+        ),
+        &["--dry-run"],
+        Cloud::Empty,
+    );
+    assert_success(&run);
+}
+
+#[test]
+fn an_existing_connection_policy_of_the_network_is_named_not_duplicated() {
+    let sandbox = Sandbox::new("cluster-policy");
+    // Policies of other networks do not matter; one of t-net stops the run before the cluster.
+    sandbox.connection_policies(&[("other-psc", "other-net"), ("net-admins-psc", "t-net")]);
+    let run = deploy(&sandbox, &cluster_env(), &[], Cloud::Empty);
+    assert!(!run.success, "{}", run.transcript());
+    assert!(
+        run.stderr.contains(
+            "network t-net already has the service connection policy net-admins-psc \
+             for gcp-memorystore-redis in europe-west1"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("set REDIS_CLUSTER_CONNECTION_POLICY='net-admins-psc'"),
+        "{}",
+        run.stderr
+    );
+    assert!(run
+        .calls_of(&[
+            "network-connectivity",
+            "service-connection-policies",
+            "create"
+        ])
+        .is_empty());
+    assert!(run.calls_of(&["redis", "clusters", "create"]).is_empty());
+    // (Named, an existing policy is found by its describe and used as it is: the second run
+    // of `cluster_mode_second_run_creates_nothing`.)
+
+    // Without one on the network, the policy is created.
+    sandbox.connection_policies(&[("other-psc", "other-net")]);
+    let run = deploy(&sandbox, &cluster_env(), &[], Cloud::Empty);
+    assert_success(&run);
+    run.one(
+        &[
+            "network-connectivity",
+            "service-connection-policies",
+            "create",
+        ],
+        "t-psc",
+    );
+}
+
+#[test]
+fn teardown_in_cluster_mode_deletes_the_cluster_then_its_policy() {
+    let sandbox = Sandbox::new("cluster-teardown");
+    let env_file = sandbox.env_file(&cluster_env());
+    let run = sandbox.run(
+        "teardown.sh",
+        &["--env-file", env_file.to_str().unwrap(), "--yes"],
+        Cloud::Deployed,
+        "",
+    );
+    assert_success(&run);
+    let cluster = run.one(&["redis", "clusters", "delete"], "t-cluster");
+    assert_eq!(cluster.flag("--region"), Some(REGION));
+    assert!(cluster.has("--quiet"));
+    let policy = run.position(
+        &[
+            "network-connectivity",
+            "service-connection-policies",
+            "delete",
+        ],
+        "t-psc",
+    );
+    // The services that use the cluster go first; the policy after the cluster's endpoints.
+    let cluster = run.position(&["redis", "clusters", "delete"], "t-cluster");
+    assert!(run.position(&["run", "services", "delete"], "t-connector") < cluster);
+    assert!(cluster < policy);
+    assert!(run.calls_of(&["redis", "instances"]).is_empty());
+    // 5 subscriptions, 5 topics, 2 services, connector, cluster, policy, secret, 3 accounts,
+    // repository.
+    let deletes = run.changes().iter().filter(|c| c.has("delete")).count();
+    assert_eq!(deletes, 20, "{}", run.transcript());
+
+    // And nothing the second time.
+    let run = sandbox.run(
+        "teardown.sh",
+        &["--env-file", env_file.to_str().unwrap(), "--yes"],
+        Cloud::Empty,
+        "",
+    );
+    assert_success(&run);
+    assert!(run.changes().is_empty(), "{}", run.transcript());
+}
 
 const CX_AGENT: &str = "service-987654321098@gcp-sa-dialogflow.iam.gserviceaccount.com";
 const CX_AUDIENCE: &str = "https://t-interceptor-987.europe-west1.run.app/dialogflow-cx-webhook,https://t-interceptor-987.europe-west1.run.app/dialogflow-cx-webhook/flexible";

@@ -24,7 +24,10 @@ use terraform_eval::provider::{self, CloudFacts, GENERATED_PASSWORD};
 use terraform_eval::{text, Instance, Module, Plan};
 
 /// Every deploy.sh setting, each different from its default, so that a setting either side
-/// ignores shows as a difference. `drift_env_changes_every_setting` keeps it complete.
+/// ignores shows as a difference. `drift_env_changes_every_setting` keeps it complete. It
+/// deploys a Redis cluster (so PYTHON_CONNECTOR_BRIDGE, which a cluster refuses as true, is
+/// 'false', still passed to the service); [`STANDALONE_DRIFT`] switches back to a standalone
+/// instance, so that each Redis setting is compared in one of the two.
 const DRIFT_ENV: &str = r#"
 GCP_PROJECT_ID='drift-project'
 SERVICE_REGION='europe-west4'
@@ -40,6 +43,13 @@ CONNECTOR_SERVICE_ACCOUNT_NAME='d-connector-sa'
 INTERCEPTOR_SERVICE_ACCOUNT_NAME='d-interceptor-sa'
 PUBSUB_INVOKER_SERVICE_ACCOUNT_NAME='d-invoker-sa'
 JWT_SECRET_NAME='d-jwt'
+REDIS_MODE='cluster'
+REDIS_CLUSTER_ID='d-redis-cluster'
+REDIS_CLUSTER_SHARD_COUNT='6'
+REDIS_CLUSTER_REPLICA_COUNT='2'
+REDIS_CLUSTER_NODE_TYPE='redis-standard-small'
+REDIS_CLUSTER_SUBNET='d-subnet'
+REDIS_CLUSTER_CONNECTION_POLICY='d-redis-psc'
 REDIS_INSTANCE_ID='d-redis'
 REDIS_TIER='standard'
 REDIS_SIZE_GB='5'
@@ -70,7 +80,7 @@ CORS_ALLOWED_ORIGINS='https://a.example,https://b.example'
 JWT_TOKEN_LIFETIME='30'
 INTEGRATION_KEY_TTL_SECONDS='7200'
 DISCONNECT_ON_TOKEN_EXPIRY='true'
-PYTHON_CONNECTOR_BRIDGE='true'
+PYTHON_CONNECTOR_BRIDGE='false'
 PUBSUB_PULL_MAX_OUTSTANDING_MESSAGES='500'
 PUBSUB_PULL_MAX_OUTSTANDING_BYTES='20971520'
 PUBSUB_PULL_MALFORMED_NACK_DELAY_SECONDS='30'
@@ -85,6 +95,13 @@ CX_WEBHOOK_HEADER_SECRET_NAME='d-cx-header'
 CX_WEBHOOK_BASIC_AUTH_SECRET_NAME='d-cx-basic'
 CX_WEBHOOK_DEADLINE_MS='2500'
 "#;
+
+/// Appended to DRIFT_ENV (later lines win): a standalone instance, whose settings DRIFT_ENV
+/// changes too, and the Python bridge on, which only a standalone instance allows.
+const STANDALONE_DRIFT: &str = "
+REDIS_MODE='standalone'
+PYTHON_CONNECTOR_BRIDGE='true'
+";
 
 /// Only what deploy.sh requires: everything else at its default on both sides.
 const MINIMAL_ENV: &str = r#"
@@ -104,7 +121,7 @@ const TERRAFORM_ONLY_VARIABLES: [(&str, &str); 2] = [
 
 /// Settings Terraform declares that no deploy.sh flag sets: gcloud's or Cloud's defaults that
 /// deploy.sh relies on, which Terraform has to state. (resource type, path, value, why)
-const SPELLED_OUT_DEFAULTS: [(&str, &str, &str, &str); 6] = [
+const SPELLED_OUT_DEFAULTS: [(&str, &str, &str, &str); 7] = [
     (
         "google_project_service",
         "disable_on_destroy",
@@ -122,6 +139,12 @@ const SPELLED_OUT_DEFAULTS: [(&str, &str, &str, &str); 6] = [
         "template.scaling.max_instance_count",
         "100",
         "Cloud Run's default maximum; the v2 API rejects a minimum without it",
+    ),
+    (
+        "google_redis_cluster",
+        "deletion_protection_enabled",
+        "false",
+        "gcloud creates clusters unprotected; teardown.sh deletes the cluster",
     ),
     (
         "google_vpc_access_connector",
@@ -157,6 +180,8 @@ fn cloud_facts() -> CloudFacts {
         project_number: support::PROJECT_NUMBER.to_owned(),
         redis_host: support::REDIS_HOST.to_owned(),
         redis_port: support::REDIS_PORT.parse().expect("port"),
+        redis_cluster_address: support::REDIS_CLUSTER_ADDRESS.to_owned(),
+        redis_cluster_port: support::REDIS_CLUSTER_PORT.parse().expect("port"),
         service_url: support::service_url,
     }
 }
@@ -425,6 +450,24 @@ impl<'a> Comparison<'a> {
         }
     }
 
+    /// The configured list at `path` must hold exactly `expected`, in order.
+    fn expect_list(&mut self, what: &str, instance: &Instance, path: &str, expected: &[&str]) {
+        self.consume(instance, path);
+        let values: Vec<String> = values_at(&Value::Object(instance.config.clone()), path)
+            .into_iter()
+            .flat_map(|v| match v {
+                Value::Array(items) => items.iter().filter_map(text).collect(),
+                other => text(other).into_iter().collect::<Vec<_>>(),
+            })
+            .collect();
+        if values != expected {
+            self.problem(format!(
+                "{what}: deploy.sh has {expected:?}, Terraform's {}.{path} is {values:?}",
+                instance.address()
+            ));
+        }
+    }
+
     /// The configured value at `path` must be absent or `default`.
     fn expect_default(&mut self, what: &str, instance: &Instance, path: &str, default: &str) {
         self.consume(instance, path);
@@ -605,6 +648,69 @@ impl<'a> Comparison<'a> {
                             self.expect(&line, redis, "redis_version", &value.to_uppercase())
                         }
                         "--network" => self.expect(&line, redis, "authorized_network", &value),
+                        _ => self.unmapped_flag(call, &flag),
+                    }
+                }
+            }
+            ["network-connectivity", "service-connection-policies", "create", name, ..] => {
+                let Some(policy) = self.matching(
+                    &line,
+                    "google_network_connectivity_service_connection_policy",
+                    &[("name", name)],
+                ) else {
+                    return;
+                };
+                for (flag, value) in flags(call) {
+                    let value = value.unwrap_or_default();
+                    match flag.as_str() {
+                        "--region" => self.expect(&line, policy, "location", &value),
+                        "--network" => self.expect(&line, policy, "network", &value),
+                        "--service-class" => self.expect(&line, policy, "service_class", &value),
+                        "--description" => self.expect(&line, policy, "description", &value),
+                        "--subnets" => {
+                            let subnets: Vec<&str> = value.split(',').collect();
+                            self.expect_list(&line, policy, "psc_config.subnetworks", &subnets)
+                        }
+                        _ => self.unmapped_flag(call, &flag),
+                    }
+                }
+            }
+            ["redis", "clusters", "create", id, ..] => {
+                let Some(cluster) = self.matching(&line, "google_redis_cluster", &[("name", id)])
+                else {
+                    return;
+                };
+                for (flag, value) in flags(call) {
+                    let value = value.unwrap_or_default();
+                    match flag.as_str() {
+                        "--region" => self.expect(&line, cluster, "region", &value),
+                        "--network" => self.expect(&line, cluster, "psc_configs.network", &value),
+                        "--shard-count" => self.expect(&line, cluster, "shard_count", &value),
+                        "--replica-count" => self.expect(&line, cluster, "replica_count", &value),
+                        "--node-type" => self.expect(
+                            &line,
+                            cluster,
+                            "node_type",
+                            &value.to_uppercase().replace('-', "_"),
+                        ),
+                        "--transit-encryption-mode" => {
+                            let api = match value.as_str() {
+                                "disabled" => "TRANSIT_ENCRYPTION_MODE_DISABLED",
+                                "server-authentication" => {
+                                    "TRANSIT_ENCRYPTION_MODE_SERVER_AUTHENTICATION"
+                                }
+                                other => panic!("unexpected transit encryption mode {other}"),
+                            };
+                            self.expect(&line, cluster, "transit_encryption_mode", api)
+                        }
+                        "--auth-mode" => {
+                            let api = match value.as_str() {
+                                "disabled" => "AUTH_MODE_DISABLED",
+                                "iam-auth" => "AUTH_MODE_IAM_AUTH",
+                                other => panic!("unexpected auth mode {other}"),
+                            };
+                            self.expect(&line, cluster, "authorization_mode", api)
+                        }
                         _ => self.unmapped_flag(call, &flag),
                     }
                 }
@@ -1159,10 +1265,52 @@ fn assert_outputs_match_summary(run: &Outcome, plan: &Plan) {
     }
 }
 
+/// Both services' Redis settings, on each side: what deploy.sh passed, what Terraform sets.
+fn redis_settings(run: &Outcome, plan: &Plan) -> Vec<BTreeMap<String, String>> {
+    const NAMES: [&str; 3] = ["REDISHOST", "REDISPORT", "REDIS_CLUSTER_NODES"];
+    let mut settings = Vec::new();
+    for call in run.calls_of(&["run", "deploy"]) {
+        let env = parse_env_vars(call.flag("--set-env-vars").expect("env vars"));
+        settings.push(
+            env.into_iter()
+                .filter(|(k, _)| NAMES.contains(&k.as_str()))
+                .collect(),
+        );
+    }
+    for service in plan.of_kind("google_cloud_run_v2_service") {
+        let mut env = env_of(service);
+        env.retain(|k, _| NAMES.contains(&k.as_str()));
+        settings.push(env);
+    }
+    settings
+}
+
 #[test]
 fn terraform_creates_what_deploy_sh_creates_with_every_setting_changed() {
     let (run, plan) = assert_same_deployment(DRIFT_ENV, &[]);
     assert_outputs_match_summary(&run, &plan);
+    // DRIFT_ENV deploys a Redis cluster: its policy and the cluster instead of an instance, and
+    // both services on both sides get the discovery endpoint as their seed node, nothing else.
+    assert_eq!(plan.of_kind("google_redis_instance").len(), 0);
+    assert_eq!(plan.of_kind("google_redis_cluster").len(), 1);
+    assert_eq!(
+        plan.of_kind("google_network_connectivity_service_connection_policy")
+            .len(),
+        1
+    );
+    let seed = format!(
+        "redis://{}:{}",
+        support::REDIS_CLUSTER_ADDRESS,
+        support::REDIS_CLUSTER_PORT
+    );
+    let settings = redis_settings(&run, &plan);
+    assert_eq!(settings.len(), 4);
+    for env in settings {
+        assert_eq!(
+            env,
+            BTreeMap::from([("REDIS_CLUSTER_NODES".to_owned(), seed.clone())])
+        );
+    }
     // The comparison covered the whole deployment, not a part of it.
     assert!(
         plan.resources.len() >= 40,
@@ -1175,9 +1323,24 @@ fn terraform_creates_what_deploy_sh_creates_with_every_setting_changed() {
 #[test]
 fn terraform_creates_what_deploy_sh_creates_in_push_mode_with_every_setting_changed() {
     // DRIFT_ENV pulls; the same settings in push mode (INTERCEPTOR_MODE later in the file wins).
-    let env = format!("{DRIFT_ENV}\nINTERCEPTOR_MODE='push'\n");
+    // And with a standalone Redis instance, whose settings DRIFT_ENV changes too.
+    let env = format!("{DRIFT_ENV}\nINTERCEPTOR_MODE='push'\n{STANDALONE_DRIFT}");
     let (run, plan) = assert_same_deployment(&env, &[]);
     assert_outputs_match_summary(&run, &plan);
+    assert_eq!(plan.of_kind("google_redis_instance").len(), 1);
+    assert!(plan.of_kind("google_redis_cluster").is_empty());
+    assert!(plan
+        .of_kind("google_network_connectivity_service_connection_policy")
+        .is_empty());
+    for env in redis_settings(&run, &plan) {
+        assert_eq!(
+            env,
+            BTreeMap::from([
+                ("REDISHOST".to_owned(), support::REDIS_HOST.to_owned()),
+                ("REDISPORT".to_owned(), support::REDIS_PORT.to_owned()),
+            ])
+        );
+    }
     assert!(plan
         .of_kind("google_pubsub_subscription_iam_member")
         .iter()
@@ -1242,6 +1405,23 @@ fn terraform_defaults_are_deploy_sh_defaults() {
         .of_kind("google_redis_instance")
         .iter()
         .any(|r| r.text("name").as_deref() == Some("aa-integration-redis")));
+}
+
+#[test]
+fn terraform_cluster_defaults_are_deploy_sh_defaults() {
+    let env = format!("{MINIMAL_ENV}REDIS_MODE='cluster'\n");
+    let (run, plan) = assert_same_deployment(&env, &[]);
+    assert_outputs_match_summary(&run, &plan);
+    let cluster = run.one(
+        &["redis", "clusters", "create"],
+        "aa-integration-redis-cluster",
+    );
+    assert_eq!(cluster.flag("--shard-count"), Some("3"));
+    assert_eq!(cluster.flag("--node-type"), Some("redis-highmem-medium"));
+    assert!(plan
+        .of_kind("google_network_connectivity_service_connection_policy")
+        .iter()
+        .any(|p| p.text("name").as_deref() == Some("aa-integration-redis-psc")));
 }
 
 #[test]
@@ -1430,6 +1610,23 @@ fn terraform_rejects_what_deploy_sh_rejects() {
         ),
         ("INTERCEPTOR_MODE", "both", false),
         ("INTERCEPTOR_MODE", "push", true),
+        // DRIFT_ENV deploys a cluster.
+        ("REDIS_MODE", "sharded", false),
+        ("REDIS_MODE", "standalone", true),
+        ("REDIS_CLUSTER_SHARD_COUNT", "0", false),
+        ("REDIS_CLUSTER_SHARD_COUNT", "251", false),
+        ("REDIS_CLUSTER_SHARD_COUNT", "250", true),
+        ("REDIS_CLUSTER_REPLICA_COUNT", "3", false),
+        ("REDIS_CLUSTER_REPLICA_COUNT", "0.5", false),
+        ("REDIS_CLUSTER_REPLICA_COUNT", "0", true),
+        ("REDIS_CLUSTER_NODE_TYPE", "redis-huge", false),
+        ("REDIS_CLUSTER_NODE_TYPE", "REDIS_HIGHMEM_MEDIUM", false),
+        ("REDIS_CLUSTER_NODE_TYPE", "redis-shared-core-nano", true),
+        ("REDIS_CLUSTER_ID", "Aa-cluster", false),
+        ("REDIS_CLUSTER_ID", "cluster-", false),
+        ("REDIS_CLUSTER_ID", "1cluster", false),
+        ("REDIS_CLUSTER_ID", "c", true),
+        ("PYTHON_CONNECTOR_BRIDGE", "true", false),
     ];
     for (key, value, valid) in cases {
         let env = format!("{DRIFT_ENV}\n{key}='{value}'\n");
@@ -1692,9 +1889,19 @@ fn outputs_never_carry_the_jwt_secret() {
 
 #[test]
 fn import_blocks_cover_every_resource_with_its_documented_id() {
+    // A Redis cluster (DRIFT_ENV) and a standalone instance: each mode's resources, no more.
+    for env in [
+        DRIFT_ENV.to_owned(),
+        format!("{DRIFT_ENV}{STANDALONE_DRIFT}"),
+    ] {
+        assert_imports_cover_every_resource(&env);
+    }
+}
+
+fn assert_imports_cover_every_resource(env: &str) {
     let module = module();
     let plan = module
-        .evaluate(&inputs_for(&module, &env_pairs(DRIFT_ENV)), &cloud_facts())
+        .evaluate(&inputs_for(&module, &env_pairs(env)), &cloud_facts())
         .expect("evaluates");
     let body = terraform_eval::parse_file(&terraform_dir().join("imports.tf.example"))
         .expect("imports.tf.example parses");

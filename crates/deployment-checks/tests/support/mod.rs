@@ -23,6 +23,9 @@ pub fn repo_root() -> PathBuf {
 pub const PROJECT_NUMBER: &str = "123456789012";
 pub const REDIS_HOST: &str = "10.1.2.3";
 pub const REDIS_PORT: &str = "6379";
+/// The Redis cluster's discovery endpoint the fake reports.
+pub const REDIS_CLUSTER_ADDRESS: &str = "10.1.2.10";
+pub const REDIS_CLUSTER_PORT: &str = "6379";
 
 /// The URL the fake reports for a Cloud Run service.
 pub fn service_url(service: &str) -> String {
@@ -48,7 +51,9 @@ pub const REQUIRED_APIS: [&str; 10] = [
 /// PERMISSION_DENIED depending on FAKE_GCLOUD_STATE; `--format=value(...)` queries print
 /// plausible values (an existing subscription's push config, endpoint, account and audience,
 /// comes from the FAKE_GCLOUD_PUSH_CONFIGS file, `<subscription>\t<endpoint>\t<account>\t<audience>`
-/// lines, see [`Sandbox::push_configs`]; none when it has no line for it); everything else
+/// lines, see [`Sandbox::push_configs`]; none when it has no line for it; the service connection
+/// policies a `list` reports come from FAKE_GCLOUD_CONNECTION_POLICIES, see
+/// [`Sandbox::connection_policies`]); everything else
 /// succeeds silently. Whatever is piped to a `--data-file=-` command is appended to
 /// FAKE_GCLOUD_STDIN.
 const FAKE_GCLOUD: &str = r#"#!/usr/bin/env bash
@@ -77,11 +82,16 @@ case $format in
   'value(projectNumber)') echo 123456789012; exit 0 ;;
   'value(host)') echo 10.1.2.3; exit 0 ;;
   'value(port)') echo 6379; exit 0 ;;
+  'value(discoveryEndpoints[0].address)') echo 10.1.2.10; exit 0 ;;
+  'value(discoveryEndpoints[0].port)') echo 6379; exit 0 ;;
   'value(status.url)') echo "https://$subject-fakehash-uc.a.run.app"; exit 0 ;;
   'value(config.name)') printf '%s\n' $FAKE_GCLOUD_ENABLED_APIS; exit 0 ;;
   'value(pushConfig.pushEndpoint,pushConfig.oidcToken.serviceAccountEmail,pushConfig.oidcToken.audience)')
     [[ -f $FAKE_GCLOUD_PUSH_CONFIGS ]] &&
       awk -F '\t' -v s="$subject" '$1 == s { print $2 "\t" $3 "\t" $4 }' "$FAKE_GCLOUD_PUSH_CONFIGS"
+    exit 0 ;;
+  'value(name.basename(),network.basename())')
+    [[ -f $FAKE_GCLOUD_CONNECTION_POLICIES ]] && cat "$FAKE_GCLOUD_CONNECTION_POLICIES"
     exit 0 ;;
   'value(bindings.role)')
     [[ $FAKE_GCLOUD_STATE == existing ]] && echo roles/granted
@@ -273,6 +283,16 @@ impl Sandbox {
         fs::write(self.dir.join("push-configs"), lines).expect("push configs");
     }
 
+    /// The service connection policies `list` reports for the runs that follow:
+    /// (policy name, network name) pairs.
+    pub fn connection_policies(&self, policies: &[(&str, &str)]) {
+        let lines: String = policies
+            .iter()
+            .map(|(name, network)| format!("{name}\t{network}\n"))
+            .collect();
+        fs::write(self.dir.join("connection-policies"), lines).expect("connection policies");
+    }
+
     /// What existing push subscriptions deliver to, with no token configuration (as another
     /// deployment's might): (subscription, endpoint) pairs.
     pub fn push_endpoints<S: AsRef<str>, E: AsRef<str>>(&self, pairs: &[(S, E)]) {
@@ -333,6 +353,10 @@ impl Sandbox {
             )
             .env("FAKE_GCLOUD_ENABLED_APIS", apis)
             .env("FAKE_GCLOUD_PUSH_CONFIGS", self.dir.join("push-configs"))
+            .env(
+                "FAKE_GCLOUD_CONNECTION_POLICIES",
+                self.dir.join("connection-policies"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -35,6 +35,17 @@ pub fn declare(ctx: &mut Context) {
     );
     ctx.declare_func("floor", FuncDef::builder().param(number()).build(floor));
     ctx.declare_func(
+        "concat",
+        FuncDef::builder().variadic_param(any()).build(concat),
+    );
+    ctx.declare_func(
+        "regex",
+        FuncDef::builder()
+            .param(string())
+            .param(string())
+            .build(regex),
+    );
+    ctx.declare_func(
         "cidrhost",
         FuncDef::builder()
             .param(string())
@@ -125,6 +136,46 @@ fn floor(args: FuncArgs) -> Result<Value, String> {
     Number::from_f64(f)
         .map(Value::Number)
         .ok_or_else(|| "not finite".into())
+}
+
+/// `concat(list, ...)`: the elements of every list, in order.
+fn concat(args: FuncArgs) -> Result<Value, String> {
+    let mut all = Vec::new();
+    for arg in args.iter() {
+        let Value::Array(items) = arg else {
+            return Err(format!("concat of a non-list: {arg}"));
+        };
+        all.extend(items.iter().cloned());
+    }
+    Ok(Value::Array(all))
+}
+
+/// `regex(pattern, string)`: the first match (with unnamed capture groups, the list of the
+/// groups, unmatched ones null), an error when there is none, which is what
+/// `can(regex(...))` checks. The `regex` crate implements Terraform's RE2 syntax; named groups
+/// (Terraform returns a map) are not needed here and refused.
+fn regex(args: FuncArgs) -> Result<Value, String> {
+    let pattern = args[0].as_str().unwrap_or_default();
+    let text = args[1].as_str().unwrap_or_default();
+    let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+    if re.capture_names().flatten().next().is_some() {
+        return Err(format!(
+            "regex {pattern:?}: named groups are not implemented here"
+        ));
+    }
+    let captures = re
+        .captures(text)
+        .ok_or_else(|| format!("pattern {pattern:?} does not match {text:?}"))?;
+    if captures.len() == 1 {
+        return Ok(Value::from(&captures[0]));
+    }
+    Ok(Value::Array(
+        captures
+            .iter()
+            .skip(1)
+            .map(|group| group.map_or(Value::Null, |m| Value::from(m.as_str())))
+            .collect(),
+    ))
 }
 
 /// cidrhost for IPv4 only: the address of host `n` in the prefix (an error for anything that

@@ -18,6 +18,9 @@ pub struct CloudFacts {
     pub project_number: String,
     pub redis_host: String,
     pub redis_port: u16,
+    /// The Redis cluster's discovery endpoint.
+    pub redis_cluster_address: String,
+    pub redis_cluster_port: u16,
     /// The URL Cloud Run gives a service, by service name.
     pub service_url: fn(&str) -> String,
 }
@@ -125,6 +128,36 @@ pub fn computed(
             set("host", Value::from(settings.cloud.redis_host.as_str()));
             set("port", Value::from(settings.cloud.redis_port));
         }
+        "google_redis_cluster" => {
+            let id = format!(
+                "projects/{project}/locations/{}/clusters/{}",
+                region("region"),
+                get(config, "name")?
+            );
+            set("id", Value::from(id));
+            // One discovery endpoint, in the network of the cluster's PSC config.
+            let mut endpoint = Map::new();
+            endpoint.insert(
+                "address".to_owned(),
+                Value::from(settings.cloud.redis_cluster_address.as_str()),
+            );
+            endpoint.insert(
+                "port".to_owned(),
+                Value::from(settings.cloud.redis_cluster_port),
+            );
+            set(
+                "discovery_endpoints",
+                Value::Array(vec![Value::Object(endpoint)]),
+            );
+        }
+        "google_network_connectivity_service_connection_policy" => {
+            let id = format!(
+                "projects/{project}/locations/{}/serviceConnectionPolicies/{}",
+                region("location"),
+                get(config, "name")?
+            );
+            set("id", Value::from(id));
+        }
         "google_vpc_access_connector" => {
             let id = format!(
                 "projects/{project}/locations/{}/connectors/{}",
@@ -225,6 +258,8 @@ pub fn import_id(kind: &str, attrs: &Map<String, Value>) -> Result<Option<String
             format!("{path} {}", member()?)
         }
         "google_redis_instance"
+        | "google_redis_cluster"
+        | "google_network_connectivity_service_connection_policy"
         | "google_vpc_access_connector"
         | "google_artifact_registry_repository"
         | "google_cloud_run_v2_service"
