@@ -165,6 +165,24 @@ mod tests {
         assert_eq!(err.variable, "MAX_PUSH_BODY_BYTES");
     }
 
+    #[test]
+    fn the_python_bridge_is_refused_on_a_redis_cluster() {
+        let err = InterceptorConfig::from_settings(&Settings::from_pairs([
+            ("REDIS_CLUSTER_NODES", "redis://10.0.0.3:6379"),
+            ("PYTHON_CONNECTOR_BRIDGE", "true"),
+        ]))
+        .unwrap_err();
+        assert_eq!(err.variable, "PYTHON_CONNECTOR_BRIDGE");
+        assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+        let cluster = InterceptorConfig::from_settings(&Settings::from_pairs([(
+            "REDIS_CLUSTER_NODES",
+            "redis://10.0.0.3:6379",
+        )]))
+        .unwrap();
+        assert!(cluster.bus.is_cluster());
+        assert_eq!(cluster.bus.redis_url, None);
+    }
+
     const ACCOUNT: &str = "pusher@demo.iam.gserviceaccount.com";
     const AUDIENCE: &str = "https://cloud-pubsub-interceptor-123.europe-west1.run.app";
 

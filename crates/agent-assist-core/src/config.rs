@@ -180,8 +180,12 @@ impl Settings {
 /// Where the conversation bus lives and how much it keeps.
 #[derive(Debug, Clone)]
 pub struct BusConfig {
-    /// `None`: the in-memory bus (local mode and tests only).
+    /// `None`: the in-memory bus (local mode and tests only), unless cluster nodes are given.
     pub redis_url: Option<String>,
+    /// Seed nodes of a Redis Cluster (`REDIS_CLUSTER_NODES`, comma-separated `redis://` or
+    /// `rediss://` URLs, all of one scheme). Not empty: the bus runs in cluster mode (sharded
+    /// pub/sub, see `bus::redis_store`) and `redis_url` is `None`. Empty: standalone.
+    pub redis_cluster_nodes: Vec<String>,
     /// Events kept per conversation for recovery (`CONVERSATION_HISTORY_LENGTH`, default 100).
     pub history_len: usize,
     /// How long a conversation's history outlives its last event
@@ -217,8 +221,37 @@ impl BusConfig {
     /// Redis settings as existing deployments spell them: `REDIS_URL` (`redis://` or `rediss://`,
     /// with a password when Memorystore AUTH is on) wins; otherwise `REDISHOST` and `REDISPORT`
     /// (default 6379). With neither, `default` decides.
+    ///
+    /// `REDIS_CLUSTER_NODES` switches to a Redis Cluster instead. Setting it together with
+    /// `REDIS_URL` or `REDISHOST` is refused: which one was meant is ambiguous, and guessing
+    /// would split a fleet between two stores. So is `PYTHON_CONNECTOR_BRIDGE`: the bridge
+    /// publishes on Python's un-tagged keys, which a cluster script cannot reach.
     pub fn from_settings(settings: &Settings, default: DefaultBus) -> Result<Self, ConfigError> {
+        let python_connector_bridge = settings.flag("PYTHON_CONNECTOR_BRIDGE", false)?;
+        let redis_cluster_nodes = cluster_nodes(settings)?;
+        if !redis_cluster_nodes.is_empty() {
+            for other in ["REDIS_URL", "REDISHOST"] {
+                if settings.get(other).is_some() {
+                    return Err(ConfigError::new(
+                        "REDIS_CLUSTER_NODES",
+                        format!(
+                            "cannot be used together with {other}: set REDIS_CLUSTER_NODES for a \
+                             Redis Cluster or {other} for a standalone Redis, not both"
+                        ),
+                    ));
+                }
+            }
+            if python_connector_bridge {
+                return Err(ConfigError::new(
+                    "PYTHON_CONNECTOR_BRIDGE",
+                    "is not supported with REDIS_CLUSTER_NODES: the bridge publishes on the \
+                     Python connectors' un-tagged keys, which cannot share a cluster slot with \
+                     the conversation's keys; keep a standalone Redis while Python connectors run",
+                ));
+            }
+        }
         let redis_url = match (settings.get("REDIS_URL"), settings.get("REDISHOST")) {
+            _ if !redis_cluster_nodes.is_empty() => None,
             (Some(url), _) => {
                 if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
                     return Err(ConfigError::new(
@@ -240,12 +273,13 @@ impl BusConfig {
         let timeout_ms: u64 = settings.at_least("REDIS_TIMEOUT_MS", 2000, 1)?;
         Ok(Self {
             redis_url,
+            redis_cluster_nodes,
             history_len: settings.at_least("CONVERSATION_HISTORY_LENGTH", 100, 1)?,
             history_ttl: settings.seconds_or("CONVERSATION_HISTORY_TTL_SECONDS", 3600)?,
             dedup_window: settings.seconds_or("DEDUP_WINDOW_SECONDS", 600)?,
             redis_ca_cert: settings.get("REDIS_CA_CERT_PATH").map(Into::into),
             redis_timeout: Duration::from_millis(timeout_ms),
-            python_connector_bridge: settings.flag("PYTHON_CONNECTOR_BRIDGE", false)?,
+            python_connector_bridge,
         })
     }
 
@@ -259,10 +293,79 @@ impl BusConfig {
             .expect("the defaults are valid")
     }
 
-    /// The Redis address without its password, for logs.
+    /// Defaults with the given cluster seed nodes (tests, benchmarks).
+    pub fn with_redis_cluster(nodes: Vec<String>) -> Self {
+        Self {
+            redis_cluster_nodes: nodes,
+            ..Self::with_redis(None)
+        }
+    }
+
+    /// Whether the bus runs on a Redis Cluster.
+    pub fn is_cluster(&self) -> bool {
+        !self.redis_cluster_nodes.is_empty()
+    }
+
+    /// The Redis address without its password, for logs; in cluster mode, the seed nodes
+    /// (comma-separated).
     pub fn redacted_redis_url(&self) -> Option<String> {
+        if self.is_cluster() {
+            let nodes: Vec<String> = self
+                .redis_cluster_nodes
+                .iter()
+                .map(|n| redact_url(n))
+                .collect();
+            return Some(nodes.join(","));
+        }
         self.redis_url.as_deref().map(redact_url)
     }
+}
+
+/// `REDIS_CLUSTER_NODES`, checked: no empty entry (a stray comma is a typo worth stopping for),
+/// every entry a `redis://` or `rediss://` URL the client can read, all of one scheme (the
+/// client speaks TLS to every node or to none). Empty when unset.
+fn cluster_nodes(settings: &Settings) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "REDIS_CLUSTER_NODES";
+    let Some(raw) = settings.get(NAME) else {
+        return Ok(Vec::new());
+    };
+    let mut nodes = Vec::new();
+    for (position, entry) in raw.split(',').map(str::trim).enumerate() {
+        let number = position + 1;
+        if entry.is_empty() {
+            return Err(ConfigError::new(
+                NAME,
+                format!("entry {number} is empty (a stray comma?)"),
+            ));
+        }
+        if !(entry.starts_with("redis://") || entry.starts_with("rediss://")) {
+            return Err(ConfigError::new(
+                NAME,
+                format!(
+                    "entry {number} ({}) must start with redis:// or rediss://",
+                    redact_url(entry)
+                ),
+            ));
+        }
+        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(entry) {
+            return Err(ConfigError::new(
+                NAME,
+                format!(
+                    "entry {number} ({}) is not a valid URL: {e}",
+                    redact_url(entry)
+                ),
+            ));
+        }
+        nodes.push(entry.to_owned());
+    }
+    let tls = nodes.iter().filter(|n| n.starts_with("rediss://")).count();
+    if tls != 0 && tls != nodes.len() {
+        return Err(ConfigError::new(
+            NAME,
+            "mixes redis:// and rediss:// nodes: use rediss:// for all of them (TLS) or none",
+        ));
+    }
+    Ok(nodes)
 }
 
 fn redact_url(url: &str) -> String {
@@ -349,5 +452,92 @@ mod tests {
                 .unwrap_err();
             assert_eq!(err.variable, name);
         }
+    }
+
+    fn bus(pairs: &[(&str, &str)]) -> Result<BusConfig, ConfigError> {
+        BusConfig::from_settings(
+            &Settings::from_pairs(pairs.iter().copied()),
+            DefaultBus::LocalRedis,
+        )
+    }
+
+    #[test]
+    fn cluster_nodes_switch_to_cluster_mode() {
+        let config = bus(&[(
+            "REDIS_CLUSTER_NODES",
+            " rediss://:secret@10.0.0.3:6379 , rediss://:secret@10.0.0.4:6379",
+        )])
+        .unwrap();
+        assert!(config.is_cluster());
+        assert_eq!(
+            config.redis_url, None,
+            "no standalone default beside a cluster"
+        );
+        assert_eq!(
+            config.redis_cluster_nodes,
+            [
+                "rediss://:secret@10.0.0.3:6379",
+                "rediss://:secret@10.0.0.4:6379"
+            ]
+        );
+        assert_eq!(
+            config.redacted_redis_url().as_deref(),
+            Some("rediss://***@10.0.0.3:6379,rediss://***@10.0.0.4:6379")
+        );
+        let standalone = bus(&[]).unwrap();
+        assert!(!standalone.is_cluster());
+        assert!(standalone.redis_cluster_nodes.is_empty());
+    }
+
+    #[test]
+    fn bad_cluster_nodes_are_refused_with_the_reason() {
+        for (value, reason) in [
+            ("redis://a:1,,redis://b:1", "entry 2 is empty"),
+            ("redis://a:1,", "entry 2 is empty"),
+            (
+                "http://a:1",
+                "entry 1 (http://a:1) must start with redis://",
+            ),
+            ("redis://a:1,a:2", "entry 2 (a:2) must start with redis://"),
+            ("redis://a:1,rediss://b:1", "mixes redis:// and rediss://"),
+            (
+                "redis://:pw@a:notaport",
+                "entry 1 (redis://***@a:notaport) is not a valid URL",
+            ),
+        ] {
+            let err = bus(&[("REDIS_CLUSTER_NODES", value)]).unwrap_err();
+            assert_eq!(err.variable, "REDIS_CLUSTER_NODES", "{value}");
+            assert!(err.reason.contains(reason), "{value}: {}", err.reason);
+            assert!(!err.to_string().contains("pw"), "no password in {err}");
+        }
+    }
+
+    #[test]
+    fn cluster_nodes_beside_a_standalone_setting_are_ambiguous() {
+        for other in ["REDIS_URL", "REDISHOST"] {
+            let err = bus(&[
+                ("REDIS_CLUSTER_NODES", "redis://a:1"),
+                (other, "redis://b:1"),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "REDIS_CLUSTER_NODES");
+            assert!(err.reason.contains(other), "{}", err.reason);
+        }
+    }
+
+    #[test]
+    fn the_python_bridge_is_refused_on_a_cluster() {
+        let err = bus(&[
+            ("REDIS_CLUSTER_NODES", "redis://a:1"),
+            ("PYTHON_CONNECTOR_BRIDGE", "true"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "PYTHON_CONNECTOR_BRIDGE");
+        assert!(err.reason.contains("REDIS_CLUSTER_NODES"), "{}", err.reason);
+        let allowed = bus(&[
+            ("REDIS_CLUSTER_NODES", "redis://a:1"),
+            ("PYTHON_CONNECTOR_BRIDGE", "false"),
+        ]);
+        assert!(allowed.is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! One suite for both conversation bus stores: every behaviour is checked against the
-//! in-memory store and against a real `redis-server` started for the test.
+//! in-memory store, against a real `redis-server` started for the test, and against a real
+//! Redis Cluster (3 primaries, a replica each) started for the test, in cluster mode.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,19 +9,21 @@ use agent_assist_core::bus::{PublishOutcome, Subscription};
 use agent_assist_core::config::BusConfig;
 use agent_assist_core::event::{ConversationEvent, PendingEvent};
 use agent_assist_core::{BusEvent, ConversationBus, ConversationName, EventType};
-use redis_test_server::RedisServer;
+use redis_test_server::{RedisCluster, RedisServer};
 use tokio_util::sync::CancellationToken;
 
 #[derive(Clone, Copy)]
 enum Store {
     Memory,
     Redis,
+    RedisCluster,
 }
 
 /// One store, and "instances" of the bus on it: separate connections for Redis (as separate
 /// connector processes would have), the same bus for memory (it lives in one process).
 struct Harness {
     redis: Option<RedisServer>,
+    cluster: Option<RedisCluster>,
     memory: Option<ConversationBus>,
 }
 
@@ -36,6 +39,7 @@ impl Harness {
                 adjust(&mut config);
                 Self {
                     redis: None,
+                    cluster: None,
                     memory: Some(
                         ConversationBus::connect(config, CancellationToken::new()).unwrap(),
                     ),
@@ -43,6 +47,12 @@ impl Harness {
             }
             Store::Redis => Self {
                 redis: Some(RedisServer::start()),
+                cluster: None,
+                memory: None,
+            },
+            Store::RedisCluster => Self {
+                redis: None,
+                cluster: Some(RedisCluster::start()),
                 memory: None,
             },
         }
@@ -53,14 +63,58 @@ impl Harness {
     }
 
     fn instance_with(&self, adjust: impl Fn(&mut BusConfig)) -> ConversationBus {
-        match (&self.memory, &self.redis) {
-            (Some(bus), _) => bus.clone(),
-            (None, Some(redis)) => {
-                let mut config = BusConfig::with_redis(Some(redis.url()));
-                adjust(&mut config);
-                ConversationBus::connect(config, CancellationToken::new()).unwrap()
-            }
+        let mut config = match (&self.memory, &self.redis, &self.cluster) {
+            (Some(bus), _, _) => return bus.clone(),
+            (None, Some(redis), _) => BusConfig::with_redis(Some(redis.url())),
+            (None, None, Some(cluster)) => BusConfig::with_redis_cluster(cluster.seed_urls()),
             _ => unreachable!(),
+        };
+        adjust(&mut config);
+        ConversationBus::connect(config, CancellationToken::new()).unwrap()
+    }
+
+    /// `INFO commandstats` calls of `command` (e.g. `evalsha`), over every primary.
+    fn command_calls(&self, command: &str) -> u64 {
+        let stats: Vec<String> = match (&self.redis, &self.cluster) {
+            (Some(redis), _) => vec![redis.command("INFO commandstats")],
+            (None, Some(cluster)) => cluster
+                .primaries()
+                .iter()
+                .map(|node| {
+                    cluster
+                        .query(node, redis::cmd("INFO").arg("commandstats"))
+                        .unwrap()
+                })
+                .collect(),
+            _ => return 0,
+        };
+        let prefix = format!("cmdstat_{command}:calls=");
+        stats
+            .iter()
+            .flat_map(|stats| stats.lines())
+            .filter_map(|line| line.strip_prefix(prefix.as_str()))
+            .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// How many connections subscribe to the conversation's live channel: `PUBSUB NUMSUB`
+    /// standalone, `PUBSUB SHARDNUMSUB` on the slot's primary on a cluster.
+    fn channel_subscribers(&self, conversation: &str) -> Option<u64> {
+        let channel = format!("agent-assist:{{{conversation}}}:events");
+        match (&self.redis, &self.cluster) {
+            (Some(redis), _) => {
+                let reply = redis.command(&format!("PUBSUB NUMSUB {channel}"));
+                let count = reply.trim_end().rsplit(':').next()?;
+                count.parse().ok()
+            }
+            (None, Some(cluster)) => {
+                let node = cluster.node_for_slot(cluster.key_slot(&channel));
+                let (_, count): (String, u64) = cluster
+                    .query(&node, redis::cmd("PUBSUB").arg("SHARDNUMSUB").arg(&channel))
+                    .unwrap();
+                Some(count)
+            }
+            _ => None,
         }
     }
 }
@@ -118,7 +172,7 @@ async fn next(subscription: &mut Subscription) -> Arc<BusEvent> {
         .expect("the bus is open")
 }
 
-/// Runs a scenario against both stores.
+/// Runs a scenario against both stores (Redis standalone and as a cluster).
 macro_rules! both_stores {
     ($($scenario:ident),* $(,)?) => {$(
         mod $scenario {
@@ -129,6 +183,10 @@ macro_rules! both_stores {
             #[tokio::test]
             async fn redis() {
                 super::$scenario(super::Store::Redis).await
+            }
+            #[tokio::test]
+            async fn redis_cluster() {
+                super::$scenario(super::Store::RedisCluster).await
             }
         }
     )*};
@@ -210,21 +268,11 @@ async fn concurrent_publishes_each_get_their_own_offset(store: Store) {
     offsets.dedup();
     assert_eq!(offsets.len(), 200, "every publish has an offset of its own");
     assert_eq!(offsets[199] - offsets[0], 199, "and they are consecutive");
-    if let Some(redis) = &harness.redis {
-        // Published together: far fewer script calls than events (group commit).
-        let stats = redis.command("INFO commandstats");
-        let calls: u64 = stats
-            .lines()
-            .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let script_loads: u64 = stats
-            .lines()
-            .find_map(|line| line.strip_prefix("cmdstat_eval:calls="))
-            .and_then(|rest| rest.split(',').next())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
+    if !matches!(store, Store::Memory) {
+        // Published together: far fewer script calls than events (group commit; one
+        // conversation is one slot, so a cluster groups them too).
+        let calls = harness.command_calls("evalsha");
+        let script_loads = harness.command_calls("eval");
         assert!(
             calls + script_loads < 200,
             "{calls} EVALSHA + {script_loads} EVAL calls for 200 publishes"
@@ -400,12 +448,9 @@ async fn every_subscriber_on_every_instance_gets_every_event_once(store: Store) 
             subscriptions.push(instance.subscribe(name(conversation), None).await.unwrap());
         }
     }
-    if let Some(redis) = &harness.redis {
+    if !matches!(store, Store::Memory) {
         // One Redis subscription per instance, however many subscribers it has.
-        let reply = redis.command(&format!(
-            "PUBSUB NUMSUB agent-assist:{{{conversation}}}:events"
-        ));
-        assert!(reply.ends_with(":2\r\n"), "NUMSUB reply: {reply:?}");
+        assert_eq!(harness.channel_subscribers(conversation), Some(2));
     }
     for n in 1..=20 {
         publish(&interceptor, &event(conversation, n, None)).await;
@@ -425,14 +470,8 @@ async fn every_subscriber_on_every_instance_gets_every_event_once(store: Store) 
     for instance in &instances {
         wait_until(|| instance.subscribed_conversations() == 0).await;
     }
-    if let Some(redis) = &harness.redis {
-        let channel = format!("agent-assist:{{{conversation}}}:events");
-        wait_until(|| {
-            redis
-                .command(&format!("PUBSUB NUMSUB {channel}"))
-                .ends_with(":0\r\n")
-        })
-        .await;
+    if !matches!(store, Store::Memory) {
+        wait_until(|| harness.channel_subscribers(conversation) == Some(0)).await;
     }
 }
 

@@ -33,6 +33,10 @@ USAGE: agent-assist-bench [OPTIONS]
   --redis-requests N      requests of the redis-benchmark ceiling (default 200000)
   --service-env K=V       an environment setting for every service (repeatable), e.g.
                           TOKIO_WORKER_THREADS=1; reported runs use none
+  --redis-cluster         the services' bus on a Redis Cluster (3 primaries, a replica each,
+                          started from redis-server) instead of one redis-server; the push
+                          scenario reports Redis CPU per event per shard (INFO cpu);
+                          with --only push,e2e (or a part of it)
   --keep-logs             keep the run directory (service logs) after the run
   -h, --help              this text
 ";
@@ -98,6 +102,8 @@ pub struct Options {
     pub redis_requests: usize,
     pub service_env: Vec<(String, String)>,
     pub keep_logs: bool,
+    /// The bus on a Redis Cluster (`--redis-cluster`).
+    pub redis_cluster: bool,
 }
 
 impl Options {
@@ -129,6 +135,7 @@ impl Options {
             redis_requests: 200_000,
             service_env: Vec::new(),
             keep_logs: false,
+            redis_cluster: false,
         }
     }
 
@@ -176,6 +183,7 @@ impl Options {
             match flag.as_str() {
                 "--smoke" => {}
                 "--keep-logs" => options.keep_logs = true,
+                "--redis-cluster" => options.redis_cluster = true,
                 "--push-auth" => options.push_auth = true,
                 "--bin-dir" => options.bin_dir = value()?.into(),
                 "--only" => {
@@ -220,6 +228,17 @@ impl Options {
         }
         if options.pull_messages == 0 {
             bail!("--pull-messages must be at least 1");
+        }
+        // The other scenarios read Redis's figures from the single redis-server (or do not
+        // involve the bus's scaling); on a cluster they would report the wrong server.
+        let cluster_scenarios = [Scenario::Push, Scenario::EndToEnd];
+        if options.redis_cluster
+            && options
+                .scenarios
+                .iter()
+                .any(|s| !cluster_scenarios.contains(s))
+        {
+            bail!("--redis-cluster runs the push and e2e scenarios only: add --only push,e2e");
         }
         Ok(options)
     }
@@ -267,6 +286,15 @@ mod tests {
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn redis_cluster_runs_push_and_e2e_only() {
+        let err = Options::parse(&args(&["--redis-cluster"])).unwrap_err();
+        assert!(err.to_string().contains("--only push,e2e"), "{err}");
+        let cluster = Options::parse(&args(&["--redis-cluster", "--only", "push,e2e"])).unwrap();
+        assert!(cluster.redis_cluster);
+        assert!(!Options::parse(&[]).unwrap().redis_cluster);
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The system under test: one `redis-server`, one interceptor and two connectors, each a real
 //! process on loopback, started once and shared by the scenarios (the memory scenario starts a
 //! connector of its own, the cold-start scenario starts fresh processes).
+//!
+//! With `--redis-cluster` the services' bus is a Redis Cluster instead (3 primaries, a replica
+//! each, from the test harness `redis-test-server`); the single `redis-server` is still started,
+//! for what measures Redis itself (the `redis-benchmark` ceiling) and the pull scenario's
+//! bookkeeping.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,7 +25,8 @@ pub struct Launcher {
     pub dir: RunDir,
     binaries: Binaries,
     secret: Secret,
-    redis_url: String,
+    /// The bus setting every service gets: `REDIS_URL` or `REDIS_CLUSTER_NODES`.
+    bus: (&'static str, String),
     /// `--service-env` settings for every service.
     extra_env: Vec<(String, String)>,
 }
@@ -37,7 +43,7 @@ impl Launcher {
         name: &str,
         settings: Vec<(&str, String)>,
     ) -> anyhow::Result<(Process, Duration)> {
-        let mut base = vec![("REDIS_URL", self.redis_url.clone())];
+        let mut base = vec![(self.bus.0, self.bus.1.clone())];
         base.extend(settings);
         let spec = ServiceSpec {
             name,
@@ -53,7 +59,7 @@ impl Launcher {
             name,
             binary: &self.binaries.connector,
             env: self.env(vec![
-                ("REDIS_URL", self.redis_url.clone()),
+                (self.bus.0, self.bus.1.clone()),
                 ("GCP_PROJECT_ID", PROJECT.into()),
                 (
                     "JWT_SECRET_KEY_PATH",
@@ -86,6 +92,8 @@ pub struct Stack {
     pub connectors: Vec<Process>,
     pub interceptor: Process,
     pub redis: Process,
+    /// The bus's Redis Cluster with `--redis-cluster` (stopped when dropped).
+    pub cluster: Option<redis_test_server::RedisCluster>,
     pub launcher: Launcher,
     /// Distinguishes this run's conversation names and message ids.
     pub run_id: String,
@@ -99,8 +107,17 @@ impl Stack {
         let dir = RunDir::create(options.keep_logs)?;
         let secret = Secret::create(dir.path())?;
         let redis = processes::start_redis(&dir)?;
+        let cluster = if options.redis_cluster {
+            Some(tokio::task::spawn_blocking(redis_test_server::RedisCluster::start).await?)
+        } else {
+            None
+        };
+        let bus = match &cluster {
+            Some(cluster) => ("REDIS_CLUSTER_NODES", cluster.seed_urls().join(",")),
+            None => ("REDIS_URL", format!("redis://127.0.0.1:{}", redis.port())),
+        };
         let launcher = Launcher {
-            redis_url: format!("redis://127.0.0.1:{}", redis.port()),
+            bus,
             extra_env: options.service_env.clone(),
             dir,
             binaries,
@@ -123,6 +140,7 @@ impl Stack {
             launcher,
             run_id: format!("{:08x}", rand::random::<u32>()),
             redis,
+            cluster,
             interceptor,
             connectors,
             idle_rss,

@@ -111,28 +111,26 @@ enum Store {
 }
 
 impl ConversationBus {
-    /// Redis when `config.redis_url` is set, memory otherwise. Never waits for Redis: a service
+    /// Redis when `config.redis_url` (or cluster nodes) are set, memory otherwise. Never waits for Redis: a service
     /// starts while Redis is down and answers 503 until it is back. The Redis listener (the
     /// bus's one background task) stops when `shutdown` fires.
     pub fn connect(config: BusConfig, shutdown: CancellationToken) -> Result<Self, BusError> {
-        let inner = match config.redis_url.clone() {
-            Some(url) => {
-                let (idle, idle_conversations) = tokio::sync::mpsc::unbounded_channel();
-                let fanout = Arc::new(Fanout::new(Some(idle)));
-                let store =
-                    RedisStore::open(&url, config, fanout.clone(), idle_conversations, shutdown)?;
-                Inner {
-                    store: Store::Redis(store),
-                    fanout,
-                }
+        let inner = if config.redis_url.is_some() || config.is_cluster() {
+            let (idle, idle_conversations) = tokio::sync::mpsc::unbounded_channel();
+            let fanout = Arc::new(Fanout::new(Some(idle)));
+            let store = RedisStore::open(config, fanout.clone(), idle_conversations, shutdown)?;
+            Inner {
+                store: Store::Redis(store),
+                fanout,
             }
-            None => Inner {
+        } else {
+            Inner {
                 store: Store::Memory {
                     events: MemoryStore::new(config),
                     values: Arc::default(),
                 },
                 fanout: Arc::new(Fanout::new(None)),
-            },
+            }
         };
         Ok(Self {
             inner: Arc::new(inner),

@@ -99,6 +99,7 @@ struct Measured {
 /// Runs the scenario; returns the measured pushes/s (the pull scenario compares with it).
 pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<f64> {
     redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
+    let shards_before = stack.cluster.as_ref().map(shard_cpu);
     let target = Target {
         addr: stack.interceptor.addr(),
         name: "interceptor".into(),
@@ -133,6 +134,13 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     );
     if let Ok(rss) = stack.interceptor.rss_kib() {
         report.info(SCENARIO, "interceptor RSS after the run", megabytes(rss));
+    }
+    if let (Some(cluster), Some(before)) = (&stack.cluster, shards_before) {
+        report.info(
+            SCENARIO,
+            "Redis CPU per event per shard (INFO cpu, SPUBLISH calls)",
+            shard_cpu_per_event(cluster, &before),
+        );
     }
     match redis_time_per_push(stack).await {
         Ok(text) => report.info(SCENARIO, "Redis time per push (INFO commandstats)", text),
@@ -498,4 +506,66 @@ async fn redis_time_per_push(stack: &Stack) -> anyhow::Result<String> {
     }
     anyhow::ensure!(!parts.is_empty(), "no script calls recorded");
     Ok(parts.join("; "))
+}
+
+/// Per primary of the cluster: `used_cpu_user + used_cpu_sys` (s) and `SPUBLISH` calls (one per
+/// event stored on that shard; commands run by scripts are counted too) so far.
+fn shard_cpu(cluster: &redis_test_server::RedisCluster) -> Vec<(u16, f64, u64)> {
+    cluster
+        .primaries()
+        .iter()
+        .map(|node| {
+            let info = |section: &str| -> String {
+                cluster
+                    .query(node, redis::cmd("INFO").arg(section))
+                    .unwrap_or_default()
+            };
+            let field = |text: &str, name: &str| -> Option<String> {
+                text.lines()
+                    .find_map(|line| line.trim().strip_prefix(&format!("{name}:")))
+                    .map(str::to_owned)
+            };
+            let cpu = info("cpu");
+            let seconds = ["used_cpu_user", "used_cpu_sys"]
+                .iter()
+                .filter_map(|name| field(&cpu, name)?.parse::<f64>().ok())
+                .sum();
+            let stats = info("commandstats");
+            let spublish = field(&stats, "cmdstat_spublish")
+                .and_then(|fields| {
+                    fields
+                        .split(',')
+                        .find_map(|kv| kv.strip_prefix("calls="))?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0);
+            (node.port(), seconds, spublish)
+        })
+        .collect()
+}
+
+/// Each primary's CPU per event since `before`, e.g. `:7001 8.1 µs (120,000 events)`.
+fn shard_cpu_per_event(
+    cluster: &redis_test_server::RedisCluster,
+    before: &[(u16, f64, u64)],
+) -> String {
+    let after = shard_cpu(cluster);
+    after
+        .iter()
+        .map(|(port, seconds, events)| {
+            let Some((_, seconds_before, events_before)) =
+                before.iter().find(|(p, _, _)| p == port)
+            else {
+                return format!(":{port} (became a primary during the run)");
+            };
+            let events = events.saturating_sub(*events_before);
+            if events == 0 {
+                return format!(":{port} no events");
+            }
+            let micros = (seconds - seconds_before) * 1e6 / events as f64;
+            format!(":{port} {micros:.1} µs ({} events)", thousands(events))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }

@@ -7,15 +7,23 @@
 //! multiplexed); a call carries at most [`MAX_BATCH_EVENTS`] events and about
 //! [`MAX_BATCH_BYTES`], so one batch of large events cannot hold Redis for long.
 //!
+//! On a Redis Cluster a script's keys must share one hash slot, so a gathered batch is split
+//! into one script call per slot ([`script_calls`]), sent concurrently; the events of one
+//! conversation stay in order in their call. Gathering itself is unchanged: with many
+//! conversations per slot group, cluster mode commits fewer events per call than standalone.
+//!
 //! The task does not stop on the shutdown signal: pushes still being drained after SIGTERM
 //! must be published. It ends when the last handle is dropped.
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
+use futures::future::join_all;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::scripts::{PublishOptions, Scripts};
-use super::Commands;
+use super::{keys, Commands};
 use crate::bus::{BusError, PublishOutcome};
 use crate::event::PendingEvent;
 
@@ -86,21 +94,132 @@ async fn run(
         }
         let (commands, scripts, options) = (commands.clone(), scripts.clone(), options.clone());
         tokio::spawn(async move {
-            let (events, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            match scripts.publish(&commands, &options, &events).await {
-                Ok(outcomes) => {
-                    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                        let _ = reply.send(Ok(outcome));
+            let (events, mut replies): (Vec<_>, Vec<_>) =
+                batch.into_iter().map(|(e, r)| (e, Some(r))).unzip();
+            let calls = script_calls(&events, options.one_slot_per_call);
+            let results = join_all(calls.iter().map(|call| {
+                let events: Vec<Arc<PendingEvent>> =
+                    call.iter().map(|&i| events[i].clone()).collect();
+                let (commands, scripts, options) = (&commands, &scripts, &options);
+                async move { scripts.publish(commands, options, &events).await }
+            }))
+            .await;
+            for (call, result) in calls.iter().zip(results) {
+                let replies = call.iter().filter_map(|&i| replies[i].take());
+                match result {
+                    Ok(outcomes) => {
+                        for (reply, outcome) in replies.zip(outcomes) {
+                            let _ = reply.send(Ok(outcome));
+                        }
                     }
-                }
-                Err(e) => {
-                    let e = Arc::new(e);
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
+                    Err(e) => {
+                        let e = Arc::new(e);
+                        for reply in replies {
+                            let _ = reply.send(Err(e.clone()));
+                        }
                     }
                 }
             }
             drop(permit);
         });
+    }
+}
+
+/// How `events` are split into script calls: the indices of each call's events, in order, at
+/// most [`MAX_BATCH_EVENTS`] per call. Standalone, consecutive chunks; with `one_slot_per_call`
+/// (a cluster), one slot's events per call (a script's keys must share a slot), calls ordered
+/// by each slot's first event.
+pub(crate) fn script_calls(
+    events: &[Arc<PendingEvent>],
+    one_slot_per_call: bool,
+) -> Vec<Vec<usize>> {
+    let indices = 0..events.len();
+    if !one_slot_per_call {
+        let all: Vec<usize> = indices.collect();
+        return all
+            .chunks(MAX_BATCH_EVENTS)
+            .map(<[usize]>::to_vec)
+            .collect();
+    }
+    let mut calls: Vec<Vec<usize>> = Vec::new();
+    // Slot -> the call being filled for it.
+    let mut open: HashMap<u16, usize> = HashMap::new();
+    for i in indices {
+        let slot = keys::slot(&events[i].conversation);
+        match open.get(&slot) {
+            Some(&call) if calls[call].len() < MAX_BATCH_EVENTS => calls[call].push(i),
+            _ => {
+                open.insert(slot, calls.len());
+                calls.push(vec![i]);
+            }
+        }
+    }
+    calls
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::ConversationName;
+    use crate::event::{ConversationEvent, EventType};
+
+    fn event(conversation: &str) -> Arc<PendingEvent> {
+        Arc::new(
+            PendingEvent::new(
+                ConversationName::parse(conversation).unwrap(),
+                &ConversationEvent {
+                    conversation_name: conversation,
+                    data: "{}",
+                    data_type: EventType::NewMessageEvent,
+                    ack_time: "2026-11-23T13:00:00Z".into(),
+                    publish_time: None,
+                    message_id: None,
+                    recognition: None,
+                },
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_cluster_call_carries_one_slot_in_order_and_standalone_calls_are_chunks() {
+        let names: Vec<String> = (0..10)
+            .map(|i| format!("projects/p/conversations/c{}", i % 3))
+            .chain((0..150).map(|_| "projects/p/conversations/busy".to_owned()))
+            .collect();
+        let events: Vec<_> = names.iter().map(|n| event(n)).collect();
+
+        let standalone = script_calls(&events, false);
+        assert_eq!(
+            standalone.iter().map(Vec::len).collect::<Vec<_>>(),
+            [64, 64, 32]
+        );
+        assert_eq!(standalone.concat(), (0..events.len()).collect::<Vec<_>>());
+
+        let cluster = script_calls(&events, true);
+        let mut seen: Vec<usize> = cluster.concat();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..events.len()).collect::<Vec<_>>(),
+            "every event once"
+        );
+        for call in &cluster {
+            assert!(call.len() <= MAX_BATCH_EVENTS);
+            assert!(call.windows(2).all(|w| w[0] < w[1]), "in order: {call:?}");
+            let slot = keys::slot(&events[call[0]].conversation);
+            assert!(call
+                .iter()
+                .all(|&i| keys::slot(&events[i].conversation) == slot));
+        }
+        // c0, c1, c2 (unless two share a slot), then the busy one in three calls.
+        let busy: Vec<_> = cluster
+            .iter()
+            .filter(|c| names[c[0]].ends_with("busy"))
+            .collect();
+        assert_eq!(
+            busy.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [64, 64, 22]
+        );
     }
 }

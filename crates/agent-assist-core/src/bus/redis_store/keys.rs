@@ -56,6 +56,18 @@ pub(crate) fn channel(conversation: &ConversationName) -> String {
     format!("{PREFIX}{{{conversation}}}:events")
 }
 
+/// The Redis Cluster hash slot of every key of the conversation (they share its hash tag): the
+/// CRC16 (XMODEM) of the tag, modulo 16384, as the cluster specification defines it. The batcher
+/// groups a script call's events by it, since a script's keys must all live in one slot.
+pub(crate) fn slot(conversation: &ConversationName) -> u16 {
+    let key = seq(conversation);
+    let open = key
+        .find('{')
+        .expect("every conversation key has a hash tag");
+    let close = open + 1 + key[open + 1..].find('}').expect("the tag is closed");
+    crc16::State::<crc16::XMODEM>::calculate(&key.as_bytes()[open + 1..close]) % 16384
+}
+
 /// The conversation a live-event channel belongs to.
 pub(crate) fn conversation_of(channel: &str) -> Option<ConversationName> {
     let name = channel
@@ -84,5 +96,21 @@ mod tests {
         }
         assert_eq!(conversation_of(&channel(&conversation)), Some(conversation));
         assert_eq!(conversation_of("agent-assist:{c}:seq"), None);
+    }
+
+    #[test]
+    /// Against the test harness's slot function, itself checked against `CLUSTER KEYSLOT`.
+    fn the_slot_is_the_clusters() {
+        for name in [
+            "projects/p/conversations/c1",
+            "projects/p/locations/l/conversations/x",
+        ] {
+            let conversation = ConversationName::parse(name).unwrap();
+            assert_eq!(
+                slot(&conversation),
+                redis_test_server::key_slot(seq(&conversation).as_bytes()),
+                "{name}"
+            );
+        }
     }
 }

@@ -16,18 +16,30 @@
 //! live one: after a restart, the first command on the old connection fails, and a gap fill
 //! that failed would cost another retry interval.
 //!
+//! # Cluster mode
+//! On a Redis Cluster the connection survives topology changes but some subscriptions may not
+//! (see [`pubsub`](super::pubsub)): when the server drops the subscription of a conversation
+//! still wanted here (slot migrated, primary demoted), the listener subscribes to it again and
+//! fills its gap from history; when a node's connection breaks, it does so for every
+//! conversation (which of them lived on that node is not known; `SSUBSCRIBE` of a channel
+//! already subscribed is harmless). One `SSUBSCRIBE` at a time, retried for up to twice the
+//! command timeout (a slot has no primary for a moment during a failover); if that is not
+//! enough, the connection is treated as lost: reconnect, re-subscribe everything, fill the gap.
+//! Gap fill is the same code as after a reconnect, so a gap history no longer covers is
+//! reported the same way.
+//!
 //! Gap fill dispatches what history kept; a subscriber that sees the offsets jump (history no
 //! longer covered the outage) ends its stream rather than skip (see
 //! [`Subscription`](crate::bus::Subscription)).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::pubsub::{Delivery, PubSubSink, PubSubSource};
 use super::{keys, Commands, Scripts};
 use crate::bus::fanout::Fanout;
 use crate::bus::BusError;
@@ -38,7 +50,7 @@ use crate::event::BusEvent;
 pub(crate) type ListenRequest = (ConversationName, oneshot::Sender<()>);
 
 pub(crate) struct Listener {
-    pub(crate) client: redis::Client,
+    pub(crate) source: PubSubSource,
     pub(crate) commands: Commands,
     pub(crate) scripts: Scripts,
     pub(crate) history_len: usize,
@@ -102,13 +114,11 @@ impl Listener {
         inbox: &mut Inbox,
         was_connected: &mut bool,
     ) -> Result<Stop, BusError> {
-        let pubsub = match tokio::time::timeout(self.timeout, self.client.get_async_pubsub()).await
-        {
-            Ok(result) => result?,
-            Err(_) => return Err(BusError::Timeout(self.timeout)),
-        };
-        let (mut sink, mut stream) = pubsub.split();
+        let (mut sink, mut stream) = self.source.connect(self.timeout).await?;
         let mut subscribed: HashSet<ConversationName> = HashSet::new();
+        // Unsubscribes we sent whose confirmation (a cluster push) has not been seen yet, so
+        // that it is not taken for the server dropping a subscription.
+        let mut unsubscribing: HashMap<ConversationName, usize> = HashMap::new();
         let snapshot = self.fanout.snapshot();
         if !snapshot.is_empty() {
             let channels: Vec<String> = snapshot.iter().map(|(c, _)| keys::channel(c)).collect();
@@ -117,21 +127,7 @@ impl Listener {
         }
         *was_connected = true;
         tracing::info!(conversations = snapshot.len(), "redis pub/sub connected");
-        if !snapshot.is_empty() {
-            self.commands.ensure_live().await?;
-        }
-        // Events published while this process was not subscribed are in history.
-        // Subscribers skip what they already have, so replaying from an offset of 0 (nothing
-        // dispatched yet) is harmless.
-        for (conversation, last) in &snapshot {
-            let history = self
-                .scripts
-                .history(&self.commands, self.history_len, conversation, Some(*last))
-                .await?;
-            for event in history.events {
-                self.fanout.dispatch(conversation, event);
-            }
-        }
+        self.fill_gaps(&snapshot).await?;
         for done in self.waiting.drain(..) {
             let _ = done.send(());
         }
@@ -139,22 +135,47 @@ impl Listener {
             tokio::select! {
                 biased;
                 _ = inbox.shutdown.cancelled() => return Ok(Stop),
-                message = stream.next() => {
-                    let Some(message) = message else {
+                delivery = stream.next() => match delivery {
+                    None => {
                         return Err(BusError::Redis(redis::RedisError::from((
                             redis::ErrorKind::Io,
                             "pub/sub connection closed",
                         ))));
-                    };
-                    self.dispatch(message);
-                }
+                    }
+                    Some(Delivery::Message(message)) => self.dispatch(message),
+                    Some(Delivery::Dropped(channel)) => {
+                        let Some(conversation) = keys::conversation_of(&channel) else {
+                            continue;
+                        };
+                        if let Some(count) = unsubscribing.get_mut(&conversation) {
+                            *count -= 1;
+                            if *count == 0 {
+                                unsubscribing.remove(&conversation);
+                            }
+                            continue;
+                        }
+                        if subscribed.contains(&conversation) {
+                            tracing::info!(%conversation, "subscription dropped by the cluster, subscribing again");
+                            self.resubscribe(&mut sink, vec![conversation]).await?;
+                        }
+                    }
+                    Some(Delivery::NodeLost) => {
+                        tracing::info!(
+                            conversations = subscribed.len(),
+                            "a cluster node connection broke, subscribing again"
+                        );
+                        self.resubscribe(&mut sink, subscribed.iter().cloned().collect())
+                            .await?;
+                    }
+                    Some(Delivery::Nothing) => {}
+                },
                 request = inbox.listen.recv() => match request {
                     None => return Ok(Stop),
                     Some((conversation, done)) => {
                         if !subscribed.contains(&conversation) {
-                            if let Err(e) = sink.subscribe(keys::channel(&conversation)).await {
+                            if let Err(e) = sink.subscribe(vec![keys::channel(&conversation)]).await {
                                 self.waiting.push(done);
-                                return Err(e.into());
+                                return Err(e);
                             }
                             subscribed.insert(conversation);
                         }
@@ -165,10 +186,65 @@ impl Listener {
                     // A new subscriber may have come back since the fan-out went idle.
                     if !self.fanout.wants(&conversation) && subscribed.remove(&conversation) {
                         sink.unsubscribe(keys::channel(&conversation)).await?;
+                        if matches!(self.source, PubSubSource::Cluster(_)) {
+                            *unsubscribing.entry(conversation).or_default() += 1;
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Dispatches, for each conversation, the kept events after the last one dispatched: those
+    /// published while this process was not subscribed. Subscribers skip what they already
+    /// have, so replaying from an offset of 0 (nothing dispatched yet) is harmless.
+    async fn fill_gaps(&self, conversations: &[(ConversationName, u64)]) -> Result<(), BusError> {
+        if conversations.is_empty() {
+            return Ok(());
+        }
+        self.commands.ensure_live().await?;
+        for (conversation, last) in conversations {
+            let history = self
+                .scripts
+                .history(&self.commands, self.history_len, conversation, Some(*last))
+                .await?;
+            for event in history.events {
+                self.fanout.dispatch(conversation, event);
+            }
+        }
+        Ok(())
+    }
+
+    /// Subscribes again to `conversations` (those still wanted), one at a time, each retried
+    /// for up to twice the command timeout, then fills their gaps.
+    async fn resubscribe(
+        &self,
+        sink: &mut PubSubSink,
+        conversations: Vec<ConversationName>,
+    ) -> Result<(), BusError> {
+        for conversation in &conversations {
+            let started = Instant::now();
+            let mut pause = Duration::from_millis(20);
+            loop {
+                match sink.subscribe(vec![keys::channel(conversation)]).await {
+                    Ok(()) => break,
+                    Err(e) if started.elapsed() >= self.timeout * 2 => return Err(e),
+                    Err(e) => {
+                        tracing::debug!(%conversation, error = %e, "subscribing again failed, retrying");
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(Duration::from_millis(500));
+                    }
+                }
+            }
+        }
+        let wanted: HashSet<&ConversationName> = conversations.iter().collect();
+        let gaps: Vec<(ConversationName, u64)> = self
+            .fanout
+            .snapshot()
+            .into_iter()
+            .filter(|(conversation, _)| wanted.contains(conversation))
+            .collect();
+        self.fill_gaps(&gaps).await
     }
 
     fn dispatch(&self, message: redis::Msg) {

@@ -127,6 +127,9 @@ pub(crate) struct PublishOptions {
     pub publish_command: &'static str,
     /// Also deliver to Python connectors (see `keys::python_route`).
     pub python_bridge: bool,
+    /// On a Redis Cluster, a script's keys must all live in one hash slot, so one call carries
+    /// only events of one slot (see `batcher::script_calls`).
+    pub one_slot_per_call: bool,
 }
 
 impl PublishOptions {
@@ -136,8 +139,13 @@ impl PublishOptions {
             history_ttl_secs: config.history_ttl.as_secs(),
             dedup_window_secs: config.dedup_window.as_secs(),
             trim_slack: (config.history_len / 8).max(1),
-            publish_command: "PUBLISH",
+            publish_command: if config.is_cluster() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            },
             python_bridge: config.python_connector_bridge,
+            one_slot_per_call: config.is_cluster(),
         }
     }
 }
