@@ -299,6 +299,21 @@ fn garbage_is_unauthenticated_and_fetches_no_keys() {
 #[test]
 fn forged_tokens_naming_a_key_are_unauthenticated_and_fetch_once() {
     let fixture = Fixture::start();
+    // Found by this property (a CI-like run, 2026-12-01): a run whose first token is malformed
+    // past its header (here an empty payload and the signature ".", so four parts) is refused before any key lookup,
+    // so "exactly one fetch" held only when an earlier token had needed the keys. The property
+    // is "at most one fetch, and one by the time a token needed the keys".
+    let four_parts = format!(
+        "{}...",
+        b64(
+            json!({ "alg": "RS256", "kid": KID, "typ": "JWT", "x": null })
+                .to_string()
+                .as_bytes()
+        )
+    );
+    let reason = unauthenticated(fixture.verify(&four_parts)).unwrap();
+    assert_eq!(reason, UnauthenticatedReason::MalformedToken);
+    assert_eq!(fixture.fetches(), 0, "refused before any key lookup");
     check(forged_token(), |token| {
         let reason = unauthenticated(fixture.verify(&token))?;
         prop_assert!(
@@ -310,7 +325,12 @@ fn forged_tokens_naming_a_key_are_unauthenticated_and_fetch_once() {
             ),
             "{reason:?}"
         );
-        prop_assert_eq!(fixture.fetches(), 1);
+        if reason == UnauthenticatedReason::MalformedToken {
+            prop_assert!(fixture.fetches() <= 1);
+        } else {
+            // An unknown kid or a bad signature: the key set was needed, and fetched once.
+            prop_assert_eq!(fixture.fetches(), 1);
+        }
         Ok(())
     });
 }
