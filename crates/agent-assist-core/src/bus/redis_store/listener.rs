@@ -28,11 +28,19 @@
 //! Gap fill is the same code as after a reconnect, so a gap history no longer covers is
 //! reported the same way.
 //!
+//! A re-subscription may land on a node that does not hear the slot's events yet: after a
+//! coordinated failover the client may still route the slot to the demoted primary, now a
+//! replica (replicas serve sharded subscriptions), which hears nothing until its replication
+//! link to the new primary is up. The gap fill right after subscribing cannot see events
+//! published in that window. A busy conversation's next event would reveal the jump, but a
+//! quiet conversation's last event would wait for ever; so every re-subscribed conversation's
+//! history is read again [`RECHECKS`] later (one history read per conversation each time).
+//!
 //! Gap fill dispatches what history kept; a subscriber that sees the offsets jump (history no
 //! longer covered the outage) ends its stream rather than skip (see
 //! [`Subscription`](crate::bus::Subscription)).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +77,15 @@ pub(crate) struct Inbox {
 
 /// How long the listener waits between attempts to reach Redis again (±25 % jitter).
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When, after re-subscribing to a conversation on a cluster, its history is read again (see
+/// the module docs): a demoted primary's replication link is up within half a second on
+/// loopback; the later checks cover a slower link (a full resynchronisation on a large shard).
+pub(crate) const RECHECKS: [Duration; 3] = [
+    Duration::from_secs(1),
+    Duration::from_secs(3),
+    Duration::from_secs(10),
+];
 
 /// Why a connection's life ended without an error.
 struct Stop;
@@ -119,6 +136,8 @@ impl Listener {
         // Unsubscribes we sent whose confirmation (a cluster push) has not been seen yet, so
         // that it is not taken for the server dropping a subscription.
         let mut unsubscribing: HashMap<ConversationName, usize> = HashMap::new();
+        // Conversations re-subscribed on a cluster, by when their history is read again.
+        let mut rechecks: BTreeMap<Instant, Vec<ConversationName>> = BTreeMap::new();
         let snapshot = self.fanout.snapshot();
         if !snapshot.is_empty() {
             let channels: Vec<String> = snapshot.iter().map(|(c, _)| keys::channel(c)).collect();
@@ -132,9 +151,17 @@ impl Listener {
             let _ = done.send(());
         }
         loop {
+            let next_recheck = rechecks.keys().next().copied();
             tokio::select! {
                 biased;
                 _ = inbox.shutdown.cancelled() => return Ok(Stop),
+                _ = tokio::time::sleep_until(next_recheck.unwrap_or_else(Instant::now).into()),
+                    if next_recheck.is_some() =>
+                {
+                    if let Some((_, conversations)) = rechecks.pop_first() {
+                        self.fill_gaps_of(&conversations).await?;
+                    }
+                }
                 delivery = stream.next() => match delivery {
                     None => {
                         return Err(BusError::Redis(redis::RedisError::from((
@@ -156,7 +183,9 @@ impl Listener {
                         }
                         if subscribed.contains(&conversation) {
                             tracing::info!(%conversation, "subscription dropped by the cluster, subscribing again");
-                            self.resubscribe(&mut sink, vec![conversation]).await?;
+                            let conversations = vec![conversation];
+                            self.resubscribe(&mut sink, &conversations).await?;
+                            schedule_rechecks(&mut rechecks, conversations);
                         }
                     }
                     Some(Delivery::NodeLost) => {
@@ -164,8 +193,10 @@ impl Listener {
                             conversations = subscribed.len(),
                             "a cluster node connection broke, subscribing again"
                         );
-                        self.resubscribe(&mut sink, subscribed.iter().cloned().collect())
-                            .await?;
+                        let conversations: Vec<ConversationName> =
+                            subscribed.iter().cloned().collect();
+                        self.resubscribe(&mut sink, &conversations).await?;
+                        schedule_rechecks(&mut rechecks, conversations);
                     }
                     Some(Delivery::Nothing) => {}
                 },
@@ -220,9 +251,9 @@ impl Listener {
     async fn resubscribe(
         &self,
         sink: &mut PubSubSink,
-        conversations: Vec<ConversationName>,
+        conversations: &[ConversationName],
     ) -> Result<(), BusError> {
-        for conversation in &conversations {
+        for conversation in conversations {
             let started = Instant::now();
             let mut pause = Duration::from_millis(20);
             loop {
@@ -237,6 +268,12 @@ impl Listener {
                 }
             }
         }
+        self.fill_gaps_of(conversations).await
+    }
+
+    /// [`Self::fill_gaps`] for those of `conversations` still wanted here, from the last offset
+    /// dispatched for each.
+    async fn fill_gaps_of(&self, conversations: &[ConversationName]) -> Result<(), BusError> {
         let wanted: HashSet<&ConversationName> = conversations.iter().collect();
         let gaps: Vec<(ConversationName, u64)> = self
             .fanout
@@ -266,6 +303,20 @@ impl Listener {
             Ok(event) => self.fanout.dispatch(&conversation, event),
             Err(e) => tracing::warn!(%conversation, error = %e, "malformed event on the bus"),
         }
+    }
+}
+
+/// Reads the history of `conversations` again at each of [`RECHECKS`] from now.
+fn schedule_rechecks(
+    rechecks: &mut BTreeMap<Instant, Vec<ConversationName>>,
+    conversations: Vec<ConversationName>,
+) {
+    let now = Instant::now();
+    for delay in RECHECKS {
+        rechecks
+            .entry(now + delay)
+            .or_default()
+            .extend(conversations.iter().cloned());
     }
 }
 
