@@ -21,11 +21,12 @@
 //!   disconnect handlers ran; see [`worth_another_round`]).
 //!
 //! Measured with the benchmark (`--only connections`, BENCHMARKS.md finding 5): 428 MB with
-//! 19,936 sockets, under 60 MB 3.2 to 6.0 s after the last one closed and 19.5 MB 10 s after;
-//! per-socket and idle figures unchanged (20.4 KiB, 11 MB). The cost: `malloc_trim` holds each
-//! arena's lock while it walks it, so a thread allocating from that arena waits. The first
-//! round after 20,000 sockets took 0.3 to 0.4 s (2.7 s when the machine was saturated by
-//! other builds, when `/status` answered in up to 2.6 s against 0.7 s without trimming).
+//! 19,936 sockets, under 60 MB 2.0 to 6.0 s after the last one closed and 19.2 to 20.4 MB 10 s
+//! after; per-socket and idle figures unchanged (20.4 KiB, 11 MB). The cost: `malloc_trim` holds
+//! each arena's lock while it walks it, so a thread allocating from that arena waits. The first
+//! round after 20,000 sockets took 0.09 to 0.4 s, and `/status` during the closing was no worse
+//! than without trimming; on a machine saturated by other builds it took up to 2.7 s, and
+//! `/status` then answered in up to 2.6 s (0.7 s without trimming).
 //!
 //! Alternatives measured and not taken: `MALLOC_TRIM_THRESHOLD_` and `MALLOC_ARENA_MAX=2`
 //! (glibc then returns only the free space at the top of a heap, and the sockets' freed memory is
