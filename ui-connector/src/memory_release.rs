@@ -18,7 +18,7 @@
 //! - the task [`MemoryRelease::run`] sleeps on a [`Notify`]; when a trim is due it trims on a
 //!   blocking thread, [`SETTLE`] later and then again every [`SETTLE`] for as long as a trim
 //!   returns at least [`WORTHWHILE_KIB`] (memory keeps being freed for a few seconds after the
-//!   disconnect handlers ran; see [`worth_another_round`]).
+//!   disconnect handlers ran; see `worth_another_round`).
 //!
 //! Measured with the benchmark (`--only connections`, BENCHMARKS.md finding 5): 428 MB with
 //! 19,936 sockets, under 60 MB 2.0 to 6.0 s after the last one closed and 19.2 to 20.4 MB 10 s
@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 pub const MIN_RELEASED: usize = 1_000;
 
 /// How long a trim waits after it became due, so that the rest of a burst of disconnections
-/// (a holder of thousands of sockets closing, a network partition) is freed first.
+/// (a load balancer draining, a network partition) is freed first; also the time between rounds.
 pub const SETTLE: Duration = Duration::from_secs(1);
 
 /// The socket count the trigger reads: live sockets, and the peak since the last trim.
