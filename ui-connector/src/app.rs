@@ -27,6 +27,7 @@ use crate::dialogflow_proxy::{DialogflowProxy, ProxyState};
 use crate::integration_keys::IntegrationKeysState;
 use crate::jwt::JwtKeys;
 use crate::live::LiveState;
+use crate::memory_release::MemoryRelease;
 use crate::metrics::ConnectorMetrics;
 use crate::registration::RegistrationState;
 
@@ -50,7 +51,7 @@ struct Operations {
 impl Connector {
     /// Reads the signing secret, connects the bus (lazily: Redis may be down at start), builds
     /// the providers and the router. Background work (the bus listener, the token-expiry
-    /// watcher) stops when `shutdown` fires.
+    /// watcher, the memory release) stops when `shutdown` fires.
     pub fn build(config: ConnectorConfig, shutdown: &CancellationToken) -> anyhow::Result<Self> {
         let jwt = Arc::new(match &config.jwt_secret {
             JwtSecret::File(path) => {
@@ -65,6 +66,8 @@ impl Connector {
             .context("conversation bus")?;
         let metrics = Arc::new(ConnectorMetrics::default());
         let upgraded = Arc::new(UpgradedConnections::default());
+        let memory = Arc::new(MemoryRelease::default());
+        tokio::spawn(memory.clone().run(shutdown.clone()));
         let (socket_io, io) = crate::live::layer(
             LiveState {
                 jwt: jwt.clone(),
@@ -72,6 +75,7 @@ impl Connector {
                 metrics: metrics.clone(),
                 upgraded: upgraded.clone(),
                 slow_socket_grace: config.slow_socket_grace,
+                memory,
             },
             config.disconnect_on_token_expiry,
             shutdown,

@@ -13,6 +13,7 @@
 //! - [`dialogflow_proxy`]: the Dialogflow REST proxy.
 //! - [`local_mode`]: one-process local runs with the demo page.
 //! - [`metrics`]: what operators graph.
+//! - [`memory_release`]: memory goes back to the system after a crowd of sockets leaves.
 
 pub mod app;
 pub mod auth;
@@ -25,5 +26,6 @@ pub mod integration_keys;
 pub mod jwt;
 pub mod live;
 pub mod local_mode;
+pub mod memory_release;
 pub mod metrics;
 pub mod registration;

@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::closable_connection::UpgradedConnections;
 use crate::jwt::JwtKeys;
+use crate::memory_release::MemoryRelease;
 use crate::metrics::ConnectorMetrics;
 
 pub use join_request::JoinRequest;
@@ -61,6 +62,8 @@ pub struct LiveState {
     /// The connection of each socket that upgraded from long-polling (see [`slow_socket`]).
     pub upgraded: Arc<UpgradedConnections>,
     pub slow_socket_grace: Duration,
+    /// Counts sockets in and out, to return memory after a crowd leaves.
+    pub memory: Arc<MemoryRelease>,
 }
 
 /// The Socket.IO layer and its handle (to close every socket on shutdown). With

@@ -54,6 +54,7 @@ pub(super) async fn on_connect(_: SocketRef) {}
 fn register_handlers(socket: SocketRef, state: &LiveState) {
     let memberships = Arc::new(Memberships::default());
     state.metrics.socket_connected();
+    state.memory.socket_opened();
     socket.on("join-conversation", {
         let memberships = memberships.clone();
         async move |socket: SocketRef,
@@ -89,6 +90,7 @@ fn register_handlers(socket: SocketRef, state: &LiveState) {
             memberships.release_all();
             state.upgraded.forget(&socket.id.to_string());
             state.metrics.socket_disconnected();
+            state.memory.socket_closed();
             tracing::debug!(?reason, "socket disconnected");
         },
     );
