@@ -188,7 +188,13 @@ async fn a_follower_delivers_every_event_while_the_conversation_primary_is_kille
             .contains(&Resubscription::Disconnected),
         "{report:?}"
     );
-    assert!(report.live_after_last_resubscription > 0, "{report:?}");
+    // Whether the events after the re-subscription came live is observed, not asserted: in one
+    // CI run (re-subscribed 56 ms after the kill, long before the promotion) none did and all
+    // came from history. The `redis` crate (1.8) also re-subscribes tracked channels on its own
+    // after reconnecting, and this spike's follower races it; the bus's listener checks history
+    // again after every re-subscription and its own test
+    // (`agent-assist-core/tests/bus_cluster_topology.rs`) asserts the subscription is live on
+    // the slot's shard afterwards.
     eprintln!(
         "TIMING spike d (follower through kill): failover {failover_time:?}, \
          re-subscribed after {:?} ({:?}), {} events from history, {} live after; test {:?}",
