@@ -42,6 +42,8 @@ const MAX_REQUESTS: u64 = 10_000_000;
 
 const TARGET_RATE: f64 = 30_000.0;
 const TARGET_P99: Duration = Duration::from_millis(10);
+/// Issue 15: Redis's CPU per published event, over the push run.
+const TARGET_REDIS_CPU_PER_EVENT_US: f64 = 8.0;
 /// The issue's bound for what push authentication may add per push ("well under").
 const TARGET_VERIFY_COST: Duration = Duration::from_millis(1);
 
@@ -100,6 +102,7 @@ struct Measured {
 pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<f64> {
     redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
     let shards_before = stack.cluster.as_ref().map(shard_cpu);
+    let redis_cpu_before = redis_cpu_seconds(stack).await?;
     let target = Target {
         addr: stack.interceptor.addr(),
         name: "interceptor".into(),
@@ -135,6 +138,22 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     if let Ok(rss) = stack.interceptor.rss_kib() {
         report.info(SCENARIO, "interceptor RSS after the run", megabytes(rss));
     }
+    if stack.cluster.is_none() {
+        match redis_cpu_per_event(stack, redis_cpu_before).await {
+            Ok((micros, events)) => report.target(
+                SCENARIO,
+                "Redis CPU per event (INFO cpu / PUBLISH calls)",
+                format!("{micros:.1} µs ({} events)", thousands(events)),
+                "<= 8 µs",
+                micros <= TARGET_REDIS_CPU_PER_EVENT_US,
+            ),
+            Err(e) => report.info(
+                SCENARIO,
+                "Redis CPU per event",
+                format!("unavailable: {e:#}"),
+            ),
+        }
+    }
     if let (Some(cluster), Some(before)) = (&stack.cluster, shards_before) {
         report.info(
             SCENARIO,
@@ -142,13 +161,16 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
             shard_cpu_per_event(cluster, &before),
         );
     }
-    match redis_time_per_push(stack).await {
-        Ok(text) => report.info(SCENARIO, "Redis time per push (INFO commandstats)", text),
-        Err(e) => report.info(
-            SCENARIO,
-            "Redis time per push",
-            format!("unavailable: {e:#}"),
-        ),
+    // On a cluster the standalone server is idle; the per-shard row above stands for this one.
+    if stack.cluster.is_none() {
+        match redis_time_per_push(stack).await {
+            Ok(text) => report.info(SCENARIO, "Redis time per push (INFO commandstats)", text),
+            Err(e) => report.info(
+                SCENARIO,
+                "Redis time per push",
+                format!("unavailable: {e:#}"),
+            ),
+        }
     }
 
     // The ceiling: PUBLISH of a published event's size, same concurrency, same Redis.
@@ -508,6 +530,47 @@ async fn redis_time_per_push(stack: &Stack) -> anyhow::Result<String> {
     Ok(parts.join("; "))
 }
 
+/// The value of `name` in `INFO` output (`name:value` lines).
+fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+}
+
+/// `used_cpu_user + used_cpu_sys` of an `INFO cpu` answer, in seconds.
+fn cpu_seconds(info_cpu: &str) -> f64 {
+    ["used_cpu_user", "used_cpu_sys"]
+        .iter()
+        .filter_map(|name| info_field(info_cpu, name)?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The standalone Redis's CPU so far, in seconds.
+async fn redis_cpu_seconds(stack: &Stack) -> anyhow::Result<f64> {
+    Ok(cpu_seconds(
+        &redis_cli(&stack.redis, &["INFO", "cpu"]).await?,
+    ))
+}
+
+/// Redis's CPU per stored event since `before` (µs), and the events: the publish script sends
+/// one `PUBLISH` per event it stores (`INFO commandstats` counts commands run by scripts, and
+/// was reset at the start of the scenario). Everything Redis did meanwhile is counted: the
+/// script calls, the connectors' subscriptions and history reads, its own background work.
+async fn redis_cpu_per_event(stack: &Stack, before: f64) -> anyhow::Result<(f64, u64)> {
+    let seconds = redis_cpu_seconds(stack).await? - before;
+    let stats = redis_cli(&stack.redis, &["INFO", "commandstats"]).await?;
+    let events: u64 = info_field(&stats, "cmdstat_publish")
+        .and_then(|fields| {
+            fields
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    anyhow::ensure!(events > 0, "no PUBLISH calls recorded");
+    Ok((seconds * 1e6 / events as f64, events))
+}
+
 /// Per primary of the cluster: `used_cpu_user + used_cpu_sys` (s) and `SPUBLISH` calls (one per
 /// event stored on that shard; commands run by scripts are counted too) so far.
 fn shard_cpu(cluster: &redis_test_server::RedisCluster) -> Vec<(u16, f64, u64)> {
@@ -520,18 +583,9 @@ fn shard_cpu(cluster: &redis_test_server::RedisCluster) -> Vec<(u16, f64, u64)> 
                     .query(node, redis::cmd("INFO").arg(section))
                     .unwrap_or_default()
             };
-            let field = |text: &str, name: &str| -> Option<String> {
-                text.lines()
-                    .find_map(|line| line.trim().strip_prefix(&format!("{name}:")))
-                    .map(str::to_owned)
-            };
-            let cpu = info("cpu");
-            let seconds = ["used_cpu_user", "used_cpu_sys"]
-                .iter()
-                .filter_map(|name| field(&cpu, name)?.parse::<f64>().ok())
-                .sum();
+            let seconds = cpu_seconds(&info("cpu"));
             let stats = info("commandstats");
-            let spublish = field(&stats, "cmdstat_spublish")
+            let spublish = info_field(&stats, "cmdstat_spublish")
                 .and_then(|fields| {
                     fields
                         .split(',')
