@@ -536,6 +536,19 @@ fn info_field<'a>(info: &'a str, name: &str) -> Option<&'a str> {
         .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
 }
 
+/// The `calls` of `command` in an `INFO commandstats` answer (0 when it never ran).
+fn command_calls(info_commandstats: &str, command: &str) -> u64 {
+    info_field(info_commandstats, &format!("cmdstat_{command}"))
+        .and_then(|fields| {
+            fields
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("calls="))?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
 /// `used_cpu_user + used_cpu_sys` of an `INFO cpu` answer, in seconds.
 fn cpu_seconds(info_cpu: &str) -> f64 {
     ["used_cpu_user", "used_cpu_sys"]
@@ -558,15 +571,7 @@ async fn redis_cpu_seconds(stack: &Stack) -> anyhow::Result<f64> {
 async fn redis_cpu_per_event(stack: &Stack, before: f64) -> anyhow::Result<(f64, u64)> {
     let seconds = redis_cpu_seconds(stack).await? - before;
     let stats = redis_cli(&stack.redis, &["INFO", "commandstats"]).await?;
-    let events: u64 = info_field(&stats, "cmdstat_publish")
-        .and_then(|fields| {
-            fields
-                .split(',')
-                .find_map(|kv| kv.strip_prefix("calls="))?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let events = command_calls(&stats, "publish");
     anyhow::ensure!(events > 0, "no PUBLISH calls recorded");
     Ok((seconds * 1e6 / events as f64, events))
 }
@@ -585,15 +590,7 @@ fn shard_cpu(cluster: &redis_test_server::RedisCluster) -> Vec<(u16, f64, u64)> 
             };
             let seconds = cpu_seconds(&info("cpu"));
             let stats = info("commandstats");
-            let spublish = info_field(&stats, "cmdstat_spublish")
-                .and_then(|fields| {
-                    fields
-                        .split(',')
-                        .find_map(|kv| kv.strip_prefix("calls="))?
-                        .parse()
-                        .ok()
-                })
-                .unwrap_or(0);
+            let spublish = command_calls(&stats, "spublish");
             (node.port(), seconds, spublish)
         })
         .collect()
