@@ -9,18 +9,18 @@
 //! connection; nobody is told `recovered: false` (history covers every re-subscription here).
 //! The figures are printed to stderr (`-- --nocapture`).
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agent_assist_core::EventType;
-use agent_assist_test_support::{
-    PushEnvelope, Settings, SocketClient, TestConnector, TestInterceptor,
-};
+use agent_assist_test_support::{PushEnvelope, Settings, TestConnector, TestInterceptor};
 use redis_test_server::RedisCluster;
-use serde_json::{json, Value};
+
+mod desktop_under_load;
+use desktop_under_load::{desktop, push_until_accepted, Acked, Seen, PUSH_DEADLINE};
+use serde_json::json;
 
 /// Two per primary.
 const CONVERSATIONS: usize = 6;
@@ -28,130 +28,7 @@ const CONVERSATIONS: usize = 6;
 const PUSH_INTERVAL: Duration = Duration::from_millis(20);
 /// Load goes on this long after the last topology change.
 const AFTER_CHANGES: Duration = Duration::from_millis(1000);
-/// How long a push is retried (Pub/Sub's retry policy, shortened).
-const PUSH_DEADLINE: Duration = Duration::from_secs(20);
 const LOAD_TIME: Duration = Duration::from_secs(30);
-
-/// What one desktop saw.
-#[derive(Debug, Default)]
-struct Seen {
-    message_ids: Vec<String>,
-    /// `(previous, next)` offsets that were not consecutive on one open connection.
-    jumps: Vec<(u64, u64)>,
-    reconnects: usize,
-    told_not_recovered: usize,
-}
-
-/// Acknowledged message ids per conversation.
-type Acked = Arc<Mutex<HashMap<usize, BTreeSet<String>>>>;
-
-async fn push_until_accepted(
-    http: reqwest::Client,
-    url: String,
-    envelope: PushEnvelope,
-    acked: Acked,
-    index: usize,
-    message_id: String,
-) {
-    let deadline = Instant::now() + PUSH_DEADLINE;
-    while Instant::now() < deadline {
-        let answer = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(envelope.to_body())
-            .send()
-            .await;
-        if matches!(&answer, Ok(response) if response.status() == 204) {
-            acked
-                .lock()
-                .unwrap()
-                .entry(index)
-                .or_default()
-                .insert(message_id);
-            return;
-        }
-        // Pub/Sub's retry, as an aggressive retry policy would space it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("push {message_id} never accepted");
-}
-
-/// A desktop: joins, reads, and after a disconnect reconnects and re-joins with `since`. Stops
-/// once `done` says the load is over and it has every acknowledged event of its conversation.
-async fn desktop(
-    names: Arc<Vec<String>>,
-    connector: SocketAddr,
-    token: String,
-    index: usize,
-    acked: Acked,
-    done: Arc<AtomicBool>,
-) -> Seen {
-    let mut seen = Seen::default();
-    let mut last_offset: Option<u64> = None;
-    let give_up = Instant::now() + LOAD_TIME + PUSH_DEADLINE + Duration::from_secs(10);
-    loop {
-        let mut socket = match SocketClient::connect(connector, &token).await {
-            Ok(socket) => socket,
-            Err(_) => {
-                assert!(Instant::now() < give_up, "desktop {index} cannot reconnect");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let argument = match last_offset {
-            None => json!(names[index].clone()),
-            Some(since) => json!({"conversation_name": names[index].clone(), "since": since}),
-        };
-        let ack = match socket.join(argument).await {
-            Ok(ack) => ack,
-            Err(_) => {
-                // The bus was unavailable: the desktop retries, as it would on a refusal.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if ack.get(2).and_then(|r| r.get("recovered")) == Some(&Value::Bool(false)) {
-            seen.told_not_recovered += 1;
-        }
-        let mut previous: Option<u64> = None;
-        loop {
-            let complete = {
-                let acked = acked.lock().unwrap();
-                let received: BTreeSet<&String> = seen.message_ids.iter().collect();
-                acked
-                    .get(&index)
-                    .is_none_or(|ids| ids.iter().all(|id| received.contains(id)))
-            };
-            if done.load(Ordering::SeqCst) && complete {
-                return seen;
-            }
-            if Instant::now() > give_up {
-                // Reported, with what is missing, by the test.
-                return seen;
-            }
-            // Bounded waits, so the end of the load is noticed while the stream is quiet.
-            let event =
-                match tokio::time::timeout(Duration::from_millis(200), socket.next_event()).await {
-                    Ok(event) => event,
-                    Err(_) => continue,
-                };
-            let Ok(Some(event)) = event else {
-                seen.reconnects += 1;
-                break;
-            };
-            let offset = event.payload["offset"].as_u64().unwrap();
-            if let Some(previous) = previous {
-                if offset != previous + 1 {
-                    seen.jumps.push((previous, offset));
-                }
-            }
-            previous = Some(offset);
-            last_offset = Some(offset);
-            seen.message_ids
-                .push(event.payload["message_id"].as_str().unwrap().to_owned());
-        }
-    }
-}
 
 /// Conversation names, two whose slots are on each primary.
 fn conversations(cluster: &RedisCluster) -> Vec<String> {
@@ -234,12 +111,14 @@ async fn desktops_get_every_acknowledged_event_through_a_slot_migration_and_a_fa
     for index in 0..CONVERSATIONS {
         for connector in &connectors {
             desktops.push(tokio::spawn(desktop(
-                names.clone(),
                 connector.address(),
                 connector.token("agent@example.com"),
+                names[index].clone(),
                 index,
                 acked.clone(),
                 done.clone(),
+                Instant::now() + LOAD_TIME + PUSH_DEADLINE + Duration::from_secs(10),
+                |_: &Seen, _: &str| false,
             )));
         }
     }
@@ -299,6 +178,7 @@ async fn desktops_get_every_acknowledged_event_through_a_slot_migration_and_a_fa
                 acked.clone(),
                 index,
                 message_id,
+                |_: &str| {},
             )));
         }
         n += 1;

@@ -14,17 +14,17 @@
 //!
 //! The figures are printed to stderr (`cargo test --test redis_restart -- --nocapture`).
 
-use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agent_assist_core::EventType;
-use agent_assist_test_support::{
-    PushEnvelope, RedisServer, SocketClient, TestConnector, TestInterceptor,
-};
-use serde_json::{json, Value};
+use agent_assist_test_support::{PushEnvelope, RedisServer, TestConnector, TestInterceptor};
+use serde_json::json;
+
+mod desktop_under_load;
+use desktop_under_load::{desktop, push_until_accepted, Acked, Seen, PUSH_DEADLINE};
 
 const CONVERSATIONS: usize = 10;
 /// Per conversation: 50 a second, 500 a second in all.
@@ -32,25 +32,10 @@ const PUSH_INTERVAL: Duration = Duration::from_millis(20);
 const LOAD_TIME: Duration = Duration::from_millis(3000);
 const KILL_AT: Duration = Duration::from_millis(1000);
 const OUTAGE: Duration = Duration::from_millis(500);
-/// How long a push is retried (Pub/Sub's retry policy, shortened).
-const PUSH_DEADLINE: Duration = Duration::from_secs(20);
 
 fn conversation(index: usize) -> String {
     format!("projects/p/conversations/restart-{index}")
 }
-
-/// What one desktop saw.
-#[derive(Debug, Default)]
-struct Seen {
-    message_ids: Vec<String>,
-    /// `(previous, next)` offsets that were not consecutive on one open connection.
-    jumps: Vec<(u64, u64)>,
-    reconnects: usize,
-    told_not_recovered: usize,
-}
-
-/// Acknowledged message ids per conversation.
-type Acked = Arc<Mutex<HashMap<usize, BTreeSet<String>>>>;
 
 /// What the pushers know of the outage: whether Redis was restarted yet, and the message ids
 /// acknowledged before that (by the Redis that was killed).
@@ -67,124 +52,6 @@ impl Outage {
         empty
             && seen.told_not_recovered > 0
             && self.acked_before_restart.lock().unwrap().contains(id)
-    }
-}
-
-async fn push_until_accepted(
-    http: reqwest::Client,
-    url: String,
-    envelope: PushEnvelope,
-    acked: Acked,
-    outage: Arc<Outage>,
-    index: usize,
-    message_id: String,
-) {
-    let deadline = Instant::now() + PUSH_DEADLINE;
-    while Instant::now() < deadline {
-        let answer = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(envelope.to_body())
-            .send()
-            .await;
-        if matches!(&answer, Ok(response) if response.status() == 204) {
-            if !outage.restarted.load(Ordering::SeqCst) {
-                outage
-                    .acked_before_restart
-                    .lock()
-                    .unwrap()
-                    .insert(message_id.clone());
-            }
-            acked
-                .lock()
-                .unwrap()
-                .entry(index)
-                .or_default()
-                .insert(message_id);
-            return;
-        }
-        // Pub/Sub's retry, as an aggressive retry policy would space it.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("push {message_id} never accepted");
-}
-
-/// A desktop: joins, reads, and after a disconnect reconnects and re-joins with `since`. Stops
-/// once `done` says the load is over and it has every acknowledged event of its conversation.
-async fn desktop(
-    connector: SocketAddr,
-    token: String,
-    index: usize,
-    acked: Acked,
-    outage: Arc<Outage>,
-    empty: bool,
-    done: Arc<AtomicBool>,
-) -> Seen {
-    let mut seen = Seen::default();
-    let mut last_offset: Option<u64> = None;
-    let give_up = Instant::now() + LOAD_TIME + PUSH_DEADLINE + Duration::from_secs(10);
-    loop {
-        let mut socket = match SocketClient::connect(connector, &token).await {
-            Ok(socket) => socket,
-            Err(_) => {
-                assert!(Instant::now() < give_up, "desktop {index} cannot reconnect");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let argument = match last_offset {
-            None => json!(conversation(index)),
-            Some(since) => json!({"conversation_name": conversation(index), "since": since}),
-        };
-        let ack = match socket.join(argument).await {
-            Ok(ack) => ack,
-            Err(_) => {
-                // The bus was unavailable: the desktop retries, as it would on a refusal.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if ack.get(2).and_then(|r| r.get("recovered")) == Some(&Value::Bool(false)) {
-            seen.told_not_recovered += 1;
-        }
-        let mut previous: Option<u64> = None;
-        loop {
-            let complete = {
-                let acked = acked.lock().unwrap();
-                let received: BTreeSet<&String> = seen.message_ids.iter().collect();
-                acked.get(&index).is_none_or(|ids| {
-                    ids.iter()
-                        .all(|id| received.contains(id) || outage.may_miss(empty, &seen, id))
-                })
-            };
-            if done.load(Ordering::SeqCst) && complete {
-                return seen;
-            }
-            if Instant::now() > give_up {
-                // Reported, with what is missing, by the test.
-                return seen;
-            }
-            // Bounded waits, so the end of the load is noticed while the stream is quiet.
-            let event =
-                match tokio::time::timeout(Duration::from_millis(200), socket.next_event()).await {
-                    Ok(event) => event,
-                    Err(_) => continue,
-                };
-            let Ok(Some(event)) = event else {
-                seen.reconnects += 1;
-                break;
-            };
-            let offset = event.payload["offset"].as_u64().unwrap();
-            if let Some(previous) = previous {
-                if offset != previous + 1 {
-                    seen.jumps.push((previous, offset));
-                }
-            }
-            previous = Some(offset);
-            last_offset = Some(offset);
-            seen.message_ids
-                .push(event.payload["message_id"].as_str().unwrap().to_owned());
-        }
     }
 }
 
@@ -232,14 +99,16 @@ async fn run(mut redis: RedisServer, label: &str, empty: bool) {
     let mut desktops = Vec::new();
     for index in 0..CONVERSATIONS {
         for connector in &connectors {
+            let outage = outage.clone();
             desktops.push(tokio::spawn(desktop(
                 connector.address(),
                 connector.token("agent@example.com"),
+                conversation(index),
                 index,
                 acked.clone(),
-                outage.clone(),
-                empty,
                 done.clone(),
+                Instant::now() + LOAD_TIME + PUSH_DEADLINE + Duration::from_secs(10),
+                move |seen: &Seen, id: &str| outage.may_miss(empty, seen, id),
             )));
         }
     }
@@ -273,9 +142,20 @@ async fn run(mut redis: RedisServer, label: &str, empty: bool) {
                 urls[(index + n) % 2].clone(),
                 envelope,
                 acked.clone(),
-                outage.clone(),
                 index,
                 message_id,
+                {
+                    let outage = outage.clone();
+                    move |id: &str| {
+                        if !outage.restarted.load(Ordering::SeqCst) {
+                            outage
+                                .acked_before_restart
+                                .lock()
+                                .unwrap()
+                                .insert(id.to_owned());
+                        }
+                    }
+                },
             )));
         }
         n += 1;
