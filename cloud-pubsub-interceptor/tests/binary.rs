@@ -172,7 +172,10 @@ fn pulls_and_drains_on_sigterm_acknowledging_only_what_was_stored() {
             s.acked.len() >= 500
         }))
         .expect("pulled and acknowledged");
-    assert!(state.acked.len() < MESSAGES as usize, "still flowing at SIGTERM");
+    assert!(
+        state.acked.len() < MESSAGES as usize,
+        "still flowing at SIGTERM"
+    );
     let ready = http_status(&format!("http://127.0.0.1:{port}/ready"));
     assert_eq!(ready, 200);
 
