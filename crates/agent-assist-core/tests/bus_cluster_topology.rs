@@ -25,6 +25,15 @@ const STEP: Duration = Duration::from_secs(30);
 /// Events published after the topology change has finished, to see live delivery resume.
 const AFTER: usize = 50;
 
+/// The bus's logs (the listener's re-subscriptions, subscribers catching up), shown with a
+/// failing test's output: a topology change that goes wrong says here what the bus saw.
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("agent_assist_core=debug")
+        .try_init();
+}
+
 fn bus(cluster: &RedisCluster, history_len: usize) -> ConversationBus {
     let mut config = BusConfig::with_redis_cluster(cluster.seed_urls());
     config.history_len = history_len;
@@ -261,6 +270,7 @@ async fn through_a_topology_change<T: Send + 'static>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_while_a_busy_conversations_slot_migrates() {
+    capture_logs();
     let cluster = Arc::new(RedisCluster::start());
     let started = Instant::now();
     let primaries = cluster.primaries();
@@ -291,6 +301,7 @@ async fn events_keep_flowing_while_a_busy_conversations_slot_migrates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_while_the_conversations_primary_is_killed_and_replaced() {
+    capture_logs();
     let cluster = Arc::new(RedisCluster::start());
     let started = Instant::now();
     let primaries = cluster.primaries();
@@ -325,6 +336,7 @@ async fn events_keep_flowing_while_the_conversations_primary_is_killed_and_repla
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_through_a_coordinated_failover() {
+    capture_logs();
     let cluster = Arc::new(RedisCluster::start());
     let started = Instant::now();
     let primaries = cluster.primaries();
@@ -375,6 +387,7 @@ fn replica_not_linked(cluster: &RedisCluster, node: &ClusterNode) -> bool {
 /// still checked (it then came live) and the run says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_last_event_heard_by_nobody_during_a_failover_still_arrives() {
+    capture_logs();
     let cluster = Arc::new(RedisCluster::start());
     let started = Instant::now();
     let primary = cluster.primaries().remove(0);

@@ -36,8 +36,9 @@
 //! quiet conversation's last event would wait for ever; so every re-subscribed conversation's
 //! history is read again [`RECHECKS`] later (one history read per conversation each time).
 //!
-//! Gap fill dispatches what history kept; a subscriber that sees the offsets jump (history no
-//! longer covered the outage) ends its stream rather than skip (see
+//! Gap fills are read in the background while live events keep flowing (see
+//! [`gap_fill`](super::gap_fill)) and dispatch what history kept; a subscriber that sees the
+//! offsets jump (history no longer covered the outage) ends its stream rather than skip (see
 //! [`Subscription`](crate::bus::Subscription)).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -47,6 +48,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::gap_fill::{Filled, GapFills};
 use super::pubsub::{Delivery, PubSubSink, PubSubSource};
 use super::{keys, Commands, Scripts};
 use crate::bus::fanout::Fanout;
@@ -138,6 +140,12 @@ impl Listener {
         let mut unsubscribing: HashMap<ConversationName, usize> = HashMap::new();
         // Conversations re-subscribed on a cluster, by when their history is read again.
         let mut rechecks: BTreeMap<Instant, Vec<ConversationName>> = BTreeMap::new();
+        let mut fills = GapFills::new(
+            self.scripts.clone(),
+            self.commands.clone(),
+            self.history_len,
+            self.timeout,
+        );
         let snapshot = self.fanout.snapshot();
         if !snapshot.is_empty() {
             let channels: Vec<String> = snapshot.iter().map(|(c, _)| keys::channel(c)).collect();
@@ -146,7 +154,7 @@ impl Listener {
         }
         *was_connected = true;
         tracing::info!(conversations = snapshot.len(), "redis pub/sub connected");
-        self.fill_gaps(&snapshot).await?;
+        fills.start(snapshot);
         for done in self.waiting.drain(..) {
             let _ = done.send(());
         }
@@ -155,13 +163,7 @@ impl Listener {
             tokio::select! {
                 biased;
                 _ = inbox.shutdown.cancelled() => return Ok(Stop),
-                _ = tokio::time::sleep_until(next_recheck.unwrap_or_else(Instant::now).into()),
-                    if next_recheck.is_some() =>
-                {
-                    if let Some((_, conversations)) = rechecks.pop_first() {
-                        self.fill_gaps_of(&conversations).await?;
-                    }
-                }
+                // Live events before gap fills: see `gap_fill`.
                 delivery = stream.next() => match delivery {
                     None => {
                         return Err(BusError::Redis(redis::RedisError::from((
@@ -184,7 +186,7 @@ impl Listener {
                         if subscribed.contains(&conversation) {
                             tracing::info!(%conversation, "subscription dropped by the cluster, subscribing again");
                             let conversations = vec![conversation];
-                            self.resubscribe(&mut sink, &conversations).await?;
+                            self.resubscribe(&mut sink, &mut fills, &conversations).await?;
                             schedule_rechecks(&mut rechecks, conversations);
                         }
                     }
@@ -195,11 +197,19 @@ impl Listener {
                         );
                         let conversations: Vec<ConversationName> =
                             subscribed.iter().cloned().collect();
-                        self.resubscribe(&mut sink, &conversations).await?;
+                        self.resubscribe(&mut sink, &mut fills, &conversations).await?;
                         schedule_rechecks(&mut rechecks, conversations);
                     }
                     Some(Delivery::Nothing) => {}
                 },
+                filled = fills.next() => self.dispatch_filled(filled)?,
+                _ = tokio::time::sleep_until(next_recheck.unwrap_or_else(Instant::now).into()),
+                    if next_recheck.is_some() =>
+                {
+                    if let Some((_, conversations)) = rechecks.pop_first() {
+                        fills.start(self.gaps_of(&conversations));
+                    }
+                }
                 request = inbox.listen.recv() => match request {
                     None => return Ok(Stop),
                     Some((conversation, done)) => {
@@ -226,62 +236,51 @@ impl Listener {
         }
     }
 
-    /// Dispatches, for each conversation, the kept events after the last one dispatched: those
-    /// published while this process was not subscribed. Subscribers skip what they already
-    /// have, so replaying from an offset of 0 (nothing dispatched yet) is harmless.
-    async fn fill_gaps(&self, conversations: &[(ConversationName, u64)]) -> Result<(), BusError> {
-        if conversations.is_empty() {
-            return Ok(());
-        }
-        self.commands.ensure_live().await?;
-        for (conversation, last) in conversations {
-            let history = self
-                .scripts
-                .history(&self.commands, self.history_len, conversation, Some(*last))
-                .await?;
-            for event in history.events {
-                self.fanout.dispatch(conversation, event);
-            }
-        }
-        Ok(())
-    }
-
     /// Subscribes again to `conversations` (those still wanted), one at a time, each retried
-    /// for up to twice the command timeout, then fills their gaps.
+    /// every [`RETRY_INTERVAL`] (jittered, not backing off: each pause is events not heard) for
+    /// up to twice the command timeout, then fills their gaps.
     async fn resubscribe(
         &self,
         sink: &mut PubSubSink,
+        fills: &mut GapFills,
         conversations: &[ConversationName],
     ) -> Result<(), BusError> {
         for conversation in conversations {
             let started = Instant::now();
-            let mut pause = Duration::from_millis(20);
             loop {
                 match sink.subscribe(vec![keys::channel(conversation)]).await {
                     Ok(()) => break,
                     Err(e) if started.elapsed() >= self.timeout * 2 => return Err(e),
                     Err(e) => {
                         tracing::debug!(%conversation, error = %e, "subscribing again failed, retrying");
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_millis(500));
+                        tokio::time::sleep(jittered(RETRY_INTERVAL)).await;
                     }
                 }
             }
         }
-        self.fill_gaps_of(conversations).await
+        fills.start(self.gaps_of(conversations));
+        Ok(())
     }
 
-    /// [`Self::fill_gaps`] for those of `conversations` still wanted here, from the last offset
-    /// dispatched for each.
-    async fn fill_gaps_of(&self, conversations: &[ConversationName]) -> Result<(), BusError> {
+    /// Those of `conversations` still wanted here, each with the last offset dispatched: where
+    /// their gap fills start. Subscribers skip what they already have, so a fill from 0 (nothing
+    /// dispatched yet) is harmless.
+    fn gaps_of(&self, conversations: &[ConversationName]) -> Vec<(ConversationName, u64)> {
         let wanted: HashSet<&ConversationName> = conversations.iter().collect();
-        let gaps: Vec<(ConversationName, u64)> = self
-            .fanout
+        self.fanout
             .snapshot()
             .into_iter()
             .filter(|(conversation, _)| wanted.contains(conversation))
-            .collect();
-        self.fill_gaps(&gaps).await
+            .collect()
+    }
+
+    /// Dispatches what a gap fill read: the events published while this process was not
+    /// subscribed. Its copies of events already dispatched live are dropped by the fan-out.
+    fn dispatch_filled(&self, filled: Filled) -> Result<(), BusError> {
+        for event in filled.read?.events {
+            self.fanout.dispatch(&filled.conversation, event);
+        }
+        Ok(())
     }
 
     fn dispatch(&self, message: redis::Msg) {
@@ -321,7 +320,7 @@ fn schedule_rechecks(
 }
 
 /// `interval`, give or take a quarter.
-fn jittered(interval: Duration) -> Duration {
+pub(crate) fn jittered(interval: Duration) -> Duration {
     let quarter = interval / 4;
     interval - quarter + quarter.mul_f64(2.0 * rand::random::<f64>())
 }

@@ -18,6 +18,7 @@
 
 mod batcher;
 mod connection;
+mod gap_fill;
 pub(crate) mod keys;
 mod listener;
 mod pubsub;
