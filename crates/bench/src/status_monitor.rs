@@ -8,7 +8,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::http_client::HttpConnection;
-use crate::latency::{Latencies, Summary};
+use crate::latency::{Latencies, Ms, Summary};
+use crate::scenarios::thousands;
 
 const PERIOD: Duration = Duration::from_millis(50);
 
@@ -25,6 +26,24 @@ pub struct Probes {
     pub latencies: Summary,
     pub answered: u64,
     pub failed: u64,
+}
+
+impl Probes {
+    /// The report's figure: answered, failed, p99 and worst latency.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} answered, {} failed, p99 {}, max {}",
+            thousands(self.answered),
+            self.failed,
+            Ms(self.latencies.p99),
+            Ms(self.latencies.max)
+        )
+    }
+
+    /// The check: every probe answered (and at least one was made).
+    pub fn all_answered(&self) -> bool {
+        self.failed == 0 && self.answered > 0
+    }
 }
 
 impl StatusMonitor {

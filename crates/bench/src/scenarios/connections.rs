@@ -15,7 +15,6 @@
 
 use std::time::Duration;
 
-use crate::latency::Ms;
 use crate::options::Options;
 use crate::processes;
 use crate::report::Report;
@@ -184,14 +183,8 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     report.check(
         SCENARIO,
         "GET /status every 50 ms through ramp and hold",
-        format!(
-            "{} answered, {} failed, p99 {}, max {}",
-            thousands(probes.answered),
-            probes.failed,
-            Ms(probes.latencies.p99),
-            Ms(probes.latencies.max)
-        ),
-        probes.failed == 0 && probes.answered > 0,
+        probes.describe(),
+        probes.all_answered(),
     );
     // Every holder has exited, so the last client socket is closed now (the connector may still
     // be tearing sockets down). From here the RSS must fall below the target within the window.
@@ -252,14 +245,8 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
             "GET /status every 50 ms from the closing to {} s after",
             settle.as_secs()
         ),
-        format!(
-            "{} answered, {} failed, p99 {}, max {}",
-            thousands(leaving.answered),
-            leaving.failed,
-            Ms(leaving.latencies.p99),
-            Ms(leaving.latencies.max)
-        ),
-        leaving.failed == 0 && leaving.answered > 0,
+        leaving.describe(),
+        leaving.all_answered(),
     );
 
     // Leak check: the same number of new sockets again. Freed memory the allocator kept is
