@@ -24,7 +24,10 @@ use agent_assist_test_support::{PushEnvelope, RedisServer, TestConnector, TestIn
 use serde_json::json;
 
 mod desktop_under_load;
-use desktop_under_load::{desktop, push_until_accepted, Acked, Seen, PUSH_DEADLINE};
+use desktop_under_load::{
+    assert_every_acknowledged_event_arrived, desktop, push_until_accepted, Acked, Seen,
+    PUSH_DEADLINE,
+};
 
 const CONVERSATIONS: usize = 10;
 /// Per conversation: 50 a second, 500 a second in all.
@@ -199,38 +202,9 @@ async fn run(mut redis: RedisServer, label: &str, empty: bool) {
         seen.iter().map(|s| s.reconnects).sum::<usize>(),
         seen.iter().map(|s| s.told_not_recovered).sum::<usize>(),
     );
-    for (i, desk) in seen.iter().enumerate() {
-        let index = i / 2;
-        let expected = &acked[&index];
-        let received: BTreeSet<&String> = desk.message_ids.iter().collect();
-        assert_eq!(
-            received.len(),
-            desk.message_ids.len(),
-            "desktop {i}: an event arrived twice"
-        );
-        let missing: Vec<&String> = expected
-            .iter()
-            .filter(|id| !received.contains(id) && !outage.may_miss(empty, desk, id))
-            .collect();
-        let gone_with_redis = expected.iter().filter(|id| !received.contains(id)).count();
-        if gone_with_redis > missing.len() {
-            eprintln!(
-                "{label}: desktop {i} missed {} event(s) the killed Redis had acknowledged, and was told recovered=false",
-                gone_with_redis - missing.len()
-            );
-        }
-        assert!(
-            missing.is_empty(),
-            "desktop {i} lost {} of {} events: {missing:?}; {desk:?}",
-            missing.len(),
-            expected.len()
-        );
-        assert!(
-            desk.jumps.is_empty(),
-            "desktop {i} skipped: {:?}",
-            desk.jumps
-        );
-    }
+    assert_every_acknowledged_event_arrived(label, &seen, &acked, |desk, id| {
+        outage.may_miss(empty, desk, id)
+    });
     drop(connectors);
     connectors_runtime.shutdown_background();
     assert!(

@@ -143,3 +143,48 @@ pub async fn desktop(
         }
     }
 }
+
+/// Checks each desktop (two per conversation, in conversation order) against what was
+/// acknowledged: no event twice, no jump on an open connection, and every acknowledged event
+/// received but those `may_miss` excuses (each excused one is printed, under `label`).
+pub fn assert_every_acknowledged_event_arrived(
+    label: &str,
+    seen: &[Seen],
+    acked: &HashMap<usize, BTreeSet<String>>,
+    may_miss: impl Fn(&Seen, &str) -> bool,
+) {
+    for (i, desk) in seen.iter().enumerate() {
+        let expected = &acked[&(i / 2)];
+        let received: BTreeSet<&String> = desk.message_ids.iter().collect();
+        assert_eq!(
+            received.len(),
+            desk.message_ids.len(),
+            "desktop {i}: an event arrived twice"
+        );
+        let not_received: Vec<&String> = expected
+            .iter()
+            .filter(|id| !received.contains(id))
+            .collect();
+        let missing: Vec<&&String> = not_received
+            .iter()
+            .filter(|id| !may_miss(desk, id))
+            .collect();
+        if not_received.len() > missing.len() {
+            eprintln!(
+                "{label}: desktop {i} missed {} event(s) its test excuses",
+                not_received.len() - missing.len()
+            );
+        }
+        assert!(
+            missing.is_empty(),
+            "desktop {i} lost {} of {} events: {missing:?}; {desk:?}",
+            missing.len(),
+            expected.len()
+        );
+        assert!(
+            desk.jumps.is_empty(),
+            "desktop {i} skipped: {:?}",
+            desk.jumps
+        );
+    }
+}
