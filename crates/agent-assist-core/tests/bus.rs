@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use agent_assist_core::bus::{PublishOutcome, Subscription};
 use agent_assist_core::config::BusConfig;
-use agent_assist_core::event::{ConversationEvent, PendingEvent};
+use agent_assist_core::event::PendingEvent;
 use agent_assist_core::{BusEvent, ConversationBus, ConversationName, EventType};
 use redis_test_server::{RedisCluster, RedisServer};
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::event_of;
 
 #[derive(Clone, Copy)]
 enum Store {
@@ -130,25 +133,6 @@ fn event(conversation: &str, n: u32, message_id: Option<&str>) -> PendingEvent {
         n,
         message_id,
     )
-}
-
-fn event_of(
-    data_type: EventType,
-    conversation: &str,
-    n: u32,
-    message_id: Option<&str>,
-) -> PendingEvent {
-    let data = format!(r#"{{"conversation":"{conversation}","n":{n}}}"#);
-    let event = ConversationEvent {
-        conversation_name: conversation,
-        data: &data,
-        data_type,
-        ack_time: "2026-11-23T13:00:00Z".into(),
-        publish_time: Some("2026-11-23T12:59:59.000Z"),
-        message_id,
-        recognition: None,
-    };
-    PendingEvent::new(name(conversation), &event).unwrap()
 }
 
 async fn publish(bus: &ConversationBus, event: &PendingEvent) -> u64 {

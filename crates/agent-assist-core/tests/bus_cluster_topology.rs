@@ -14,11 +14,14 @@ use std::time::{Duration, Instant};
 
 use agent_assist_core::bus::{PublishOutcome, Subscription};
 use agent_assist_core::config::BusConfig;
-use agent_assist_core::event::{ConversationEvent, PendingEvent};
+use agent_assist_core::event::PendingEvent;
 use agent_assist_core::{ConversationBus, ConversationName, EventType};
 use redis_test_server::{ClusterNode, RedisCluster};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+
+mod support;
+use support::event_of;
 
 /// Longest wait for any one step (an event, a topology change) before the test fails.
 const STEP: Duration = Duration::from_secs(30);
@@ -40,22 +43,15 @@ fn bus(cluster: &RedisCluster, history_len: usize) -> ConversationBus {
     ConversationBus::connect(config, CancellationToken::new()).unwrap()
 }
 
+/// Event `n`, with a message id as Pub/Sub gives one (a retried publish is a redelivery).
 fn event(conversation: &str, n: usize) -> PendingEvent {
-    let data = format!(r#"{{"n":{n}}}"#);
-    let id = format!("m-{n}");
-    PendingEvent::new(
-        ConversationName::parse(conversation).unwrap(),
-        &ConversationEvent {
-            conversation_name: conversation,
-            data: &data,
-            data_type: EventType::NewMessageEvent,
-            ack_time: "2026-12-01T12:00:00Z".into(),
-            publish_time: None,
-            message_id: Some(&id),
-            recognition: None,
-        },
+    let n = u32::try_from(n).expect("a test publishes fewer than 2^32 events");
+    event_of(
+        EventType::NewMessageEvent,
+        conversation,
+        n,
+        Some(&format!("m-{n}")),
     )
-    .unwrap()
 }
 
 /// A conversation whose slot is served by `primary`.
@@ -194,6 +190,47 @@ fn in_background<T: Send + 'static>(
     (handle, done)
 }
 
+/// What the topology tests start from: a fresh cluster, a busy conversation on its first
+/// primary and a quiet one on its second.
+struct Scene {
+    cluster: Arc<RedisCluster>,
+    started: Instant,
+    primaries: Vec<ClusterNode>,
+    busy: String,
+    quiet: String,
+}
+
+impl Scene {
+    fn start() -> Self {
+        capture_logs();
+        let cluster = Arc::new(RedisCluster::start());
+        let started = Instant::now();
+        let primaries = cluster.primaries();
+        let busy = conversation_on(&cluster, &primaries[0], "busy");
+        let quiet = conversation_on(&cluster, &primaries[1], "quiet");
+        Self {
+            cluster,
+            started,
+            primaries,
+            busy,
+            quiet,
+        }
+    }
+}
+
+impl Published {
+    /// Prints what the publisher saw through the change (the figures the README quotes).
+    fn report(&self, change: &str, started: Instant) {
+        eprintln!(
+            "TIMING {change}: {} events acknowledged, {} failed attempts, {} duplicates; test {:?}",
+            self.acknowledged.len(),
+            self.failures,
+            self.duplicates,
+            started.elapsed()
+        );
+    }
+}
+
 /// The common shape: a busy conversation on `primary` and a quiet one on another primary, both
 /// subscribed on the connector; 50 events before the change, events all through it, then
 /// checks. Returns the busy conversation's publisher report.
@@ -270,12 +307,13 @@ async fn through_a_topology_change<T: Send + 'static>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_while_a_busy_conversations_slot_migrates() {
-    capture_logs();
-    let cluster = Arc::new(RedisCluster::start());
-    let started = Instant::now();
-    let primaries = cluster.primaries();
-    let busy = conversation_on(&cluster, &primaries[0], "busy");
-    let quiet = conversation_on(&cluster, &primaries[1], "quiet");
+    let Scene {
+        cluster,
+        started,
+        primaries,
+        busy,
+        quiet,
+    } = Scene::start();
     let slot = slot_of(&cluster, &busy);
     let to = primaries[2].clone();
     let target = to.clone();
@@ -290,23 +328,18 @@ async fn events_keep_flowing_while_a_busy_conversations_slot_migrates() {
     .await;
     assert_eq!(cluster.node_for_slot(slot), to);
     assert_eq!(shard_subscribers(&cluster, &primaries[0], &busy), 0);
-    eprintln!(
-        "TIMING slot migration: {} events acknowledged, {} failed attempts, {} duplicates; test {:?}",
-        published.acknowledged.len(),
-        published.failures,
-        published.duplicates,
-        started.elapsed()
-    );
+    published.report("slot migration", started);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_while_the_conversations_primary_is_killed_and_replaced() {
-    capture_logs();
-    let cluster = Arc::new(RedisCluster::start());
-    let started = Instant::now();
-    let primaries = cluster.primaries();
-    let busy = conversation_on(&cluster, &primaries[0], "busy");
-    let quiet = conversation_on(&cluster, &primaries[1], "quiet");
+    let Scene {
+        cluster,
+        started,
+        primaries,
+        busy,
+        quiet,
+    } = Scene::start();
     let killed = primaries[0].clone();
     let victim = killed.clone();
     // Replication is asynchronous: an event acknowledged just before a crash may never reach the
@@ -325,23 +358,18 @@ async fn events_keep_flowing_while_the_conversations_primary_is_killed_and_repla
     )
     .await;
     assert_ne!(cluster.node_for_slot(slot_of(&cluster, &busy)), killed);
-    eprintln!(
-        "TIMING primary killed: {} events acknowledged, {} failed attempts, {} duplicates; test {:?}",
-        published.acknowledged.len(),
-        published.failures,
-        published.duplicates,
-        started.elapsed()
-    );
+    published.report("primary killed", started);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_keep_flowing_through_a_coordinated_failover() {
-    capture_logs();
-    let cluster = Arc::new(RedisCluster::start());
-    let started = Instant::now();
-    let primaries = cluster.primaries();
-    let busy = conversation_on(&cluster, &primaries[0], "busy");
-    let quiet = conversation_on(&cluster, &primaries[1], "quiet");
+    let Scene {
+        cluster,
+        started,
+        primaries,
+        busy,
+        quiet,
+    } = Scene::start();
     let old = primaries[0].clone();
     // After `CLUSTER FAILOVER` the listener may subscribe again on the demoted primary (a
     // replica serves sharded subscriptions), which hears nothing until its replication link to
@@ -362,13 +390,7 @@ async fn events_keep_flowing_through_a_coordinated_failover() {
         promoted,
         "the replica took over"
     );
-    eprintln!(
-        "TIMING coordinated failover: {} events acknowledged, {} failed attempts, {} duplicates; test {:?}",
-        published.acknowledged.len(),
-        published.failures,
-        published.duplicates,
-        started.elapsed()
-    );
+    published.report("coordinated failover", started);
 }
 
 /// Whether `node` is a replica whose link to its primary is not up yet.
