@@ -78,10 +78,11 @@ pub(crate) struct Inbox {
 }
 
 /// How long the listener waits between attempts to reach Redis again (±25 % jitter). The
-/// promise is a re-subscription within 250 ms of Redis answering again; at 100 ms an attempt
-/// that failed as Redis came back (one run in about thirty of `redis_restart.rs`: 257 ms) used
-/// up the whole budget, so the interval leaves room for one such attempt. While Redis is down
-/// this costs each connector 20 refused TCP connects a second.
+/// promise is a re-subscription within 250 ms of Redis answering again. At 100 ms, one attempt
+/// that fails as Redis comes back uses up the whole budget (likely what happened in the one run
+/// of about thirty of `redis_restart.rs` that took 257 ms; not traced), so the interval leaves
+/// room for one such attempt. While Redis is down this costs each connector 20 refused TCP
+/// connects a second.
 pub(crate) const RETRY_INTERVAL: Duration = Duration::from_millis(50);
 
 /// When, after re-subscribing to a conversation on a cluster, its history is read again (see
