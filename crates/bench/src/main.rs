@@ -28,7 +28,8 @@ use std::process::ExitCode;
 
 use options::{Options, Scenario, USAGE};
 use report::Report;
-use stack::Stack;
+use scenarios::push_throughput::PushSummary;
+use stack::{Bus, Stack};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -72,14 +73,47 @@ async fn run(options: Options) -> ExitCode {
         println!("service settings: {}", settings.join(" "));
     }
     let mut report = Report::new(options.smoke);
-    let mut stack = match Stack::start(&options).await {
-        Ok(stack) => stack,
-        Err(e) => {
-            eprintln!("cannot start the services: {e:#}");
-            return ExitCode::FAILURE;
+    let buses = Bus::for_run(&options);
+    let mut pushes = Vec::new();
+    for &bus in &buses {
+        if buses.len() > 1 {
+            report.set_section(Some(bus.label()));
         }
-    };
-    let mut push_rate = None;
+        match run_on(&options, bus, &mut report).await {
+            Ok(push) => pushes.extend(push),
+            Err(e) => {
+                eprintln!("cannot start the services: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    report.set_section(None);
+    if let [standalone, cluster] = pushes.as_slice() {
+        scenarios::push_throughput::compare_buses(&mut report, standalone, cluster);
+    }
+    println!("load average at the end: {}\n", load_average());
+    println!("{}", report.markdown());
+    if report.failed() {
+        println!("FAILED: something was not delivered, answered or completed (see the table)");
+        return ExitCode::FAILURE;
+    }
+    match report.missed() {
+        0 => println!("every scenario completed and delivered everything"),
+        n => println!("every scenario completed and delivered everything; {n} target(s) missed"),
+    }
+    ExitCode::SUCCESS
+}
+
+/// Starts a stack on `bus`, runs the chosen scenarios on it and stops it; returns what the
+/// push scenario measured, if it ran. Fails only when the stack cannot start: a scenario's
+/// failure is a row of the report.
+async fn run_on(
+    options: &Options,
+    bus: Bus,
+    report: &mut Report,
+) -> anyhow::Result<Option<PushSummary>> {
+    let mut stack = Stack::start(options, bus).await?;
+    let mut push = None;
     for scenario in Scenario::ALL {
         if !options.runs(scenario) {
             continue;
@@ -87,29 +121,35 @@ async fn run(options: Options) -> ExitCode {
         let (name, result) = match scenario {
             Scenario::Push => (
                 "1 push throughput",
-                scenarios::push_throughput::run(&options, &mut stack, &mut report)
+                scenarios::push_throughput::run(options, &mut stack, report)
                     .await
-                    .map(|rate| push_rate = Some(rate)),
+                    .map(|summary| push = Some(summary)),
             ),
             Scenario::Pull => (
                 "1b pull throughput",
-                scenarios::pull_throughput::run(&options, &mut stack, &mut report, push_rate).await,
+                scenarios::pull_throughput::run(
+                    options,
+                    &mut stack,
+                    report,
+                    push.as_ref().map(|p| p.rate),
+                )
+                .await,
             ),
             Scenario::EndToEnd => (
                 "2 end-to-end",
-                scenarios::end_to_end::run(&options, &mut stack, &mut report).await,
+                scenarios::end_to_end::run(options, &mut stack, report).await,
             ),
             Scenario::FanOut => (
                 "3 fan-out",
-                scenarios::fan_out::run(&options, &mut stack, &mut report).await,
+                scenarios::fan_out::run(options, &mut stack, report).await,
             ),
             Scenario::Connections => (
                 "4 connections and memory",
-                scenarios::connections::run(&options, &mut stack, &mut report).await,
+                scenarios::connections::run(options, &mut stack, report).await,
             ),
             Scenario::ColdStart => (
                 "5 cold start",
-                scenarios::cold_start::run(&options, &mut stack, &mut report).await,
+                scenarios::cold_start::run(options, &mut stack, report).await,
             ),
         };
         if let Err(e) = result {
@@ -120,18 +160,10 @@ async fn run(options: Options) -> ExitCode {
             break;
         }
     }
-    println!("load average at the end: {}\n", load_average());
-    println!("{}", report.markdown());
     if report.failed() {
         stack.keep_logs();
-        println!("FAILED: something was not delivered, answered or completed (see the table)");
-        return ExitCode::FAILURE;
     }
-    match report.missed() {
-        0 => println!("every scenario completed and delivered everything"),
-        n => println!("every scenario completed and delivered everything; {n} target(s) missed"),
-    }
-    ExitCode::SUCCESS
+    Ok(push)
 }
 
 /// The 1, 5 and 15 minute load averages from /proc/loadavg.

@@ -33,9 +33,10 @@ USAGE: agent-assist-bench [OPTIONS]
   --redis-requests N      requests of the redis-benchmark ceiling (default 200000)
   --service-env K=V       an environment setting for every service (repeatable), e.g.
                           TOKIO_WORKER_THREADS=1; reported runs use none
-  --redis-cluster         the services' bus on a Redis Cluster (3 primaries, a replica each,
-                          started from redis-server) instead of one redis-server; the push
-                          scenario reports Redis CPU per event per shard (INFO cpu);
+  --redis-cluster         run the scenarios twice in one table: on one redis-server, then
+                          with the services' bus on a Redis Cluster (3 primaries, a replica
+                          each, started from redis-server), with the push figures side by
+                          side and Redis CPU per event per shard (INFO cpu);
                           with --only push,e2e (or a part of it)
   --keep-logs             keep the run directory (service logs) after the run
   -h, --help              this text
@@ -102,7 +103,7 @@ pub struct Options {
     pub redis_requests: usize,
     pub service_env: Vec<(String, String)>,
     pub keep_logs: bool,
-    /// The bus on a Redis Cluster (`--redis-cluster`).
+    /// Also run on a Redis Cluster, after standalone (`--redis-cluster`).
     pub redis_cluster: bool,
 }
 

@@ -37,6 +37,9 @@ pub struct Report {
     rows: Vec<Row>,
     /// In smoke mode performance targets are shown but not judged (debug builds, tiny loads).
     targets_informative: bool,
+    /// Added to every scenario name while set: which bus the rows were measured on, when a
+    /// run measures more than one.
+    section: Option<&'static str>,
 }
 
 impl Report {
@@ -44,7 +47,13 @@ impl Report {
         Self {
             rows: Vec::new(),
             targets_informative,
+            section: None,
         }
+    }
+
+    /// Labels the rows that follow (`1 push throughput (cluster)`), or stops labelling.
+    pub fn set_section(&mut self, section: Option<&'static str>) {
+        self.section = section;
     }
 
     /// A measure without a target.
@@ -100,9 +109,13 @@ impl Report {
         target: String,
         verdict: Verdict,
     ) {
+        let scenario = match self.section {
+            Some(section) => format!("{scenario} ({section})"),
+            None => scenario.to_owned(),
+        };
         eprintln!("  {scenario} | {measure}: {value} {}", verdict.label());
         self.rows.push(Row {
-            scenario: scenario.into(),
+            scenario,
             measure: measure.into(),
             value,
             target,
@@ -182,5 +195,17 @@ mod tests {
             .lines()
             .all(|l| l.starts_with('|') && l.ends_with('|')));
         assert!(table.contains("FAILED"));
+    }
+
+    #[test]
+    fn a_section_labels_the_rows_measured_in_it() {
+        let mut report = Report::default();
+        report.info("push", "requests/s", "1");
+        report.set_section(Some("cluster"));
+        report.info("push", "requests/s", "2");
+        report.set_section(None);
+        report.info("compare", "requests/s", "1 / 2");
+        let scenarios: Vec<&str> = report.rows.iter().map(|r| r.scenario.as_str()).collect();
+        assert_eq!(scenarios, ["push", "push (cluster)", "compare"]);
     }
 }

@@ -2,10 +2,10 @@
 //! process on loopback, started once and shared by the scenarios (the memory scenario starts a
 //! connector of its own, the cold-start scenario starts fresh processes).
 //!
-//! With `--redis-cluster` the services' bus is a Redis Cluster instead (3 primaries, a replica
-//! each, from the test harness `redis-test-server`); the single `redis-server` is still started,
-//! for what measures Redis itself (the `redis-benchmark` ceiling) and the pull scenario's
-//! bookkeeping.
+//! On [`Bus::Cluster`] (`--redis-cluster` runs a stack of each kind, one after the other) the
+//! services' bus is a Redis Cluster instead (3 primaries, a replica each, from the test harness
+//! `redis-test-server`); the single `redis-server` is still started, for what measures Redis
+//! itself (the `redis-benchmark` ceiling) and the pull scenario's bookkeeping.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -86,13 +86,41 @@ impl Launcher {
     }
 }
 
+/// What the services' bus runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bus {
+    /// The single `redis-server` (`REDIS_URL`), as by default in production.
+    Standalone,
+    /// A 3-primary Redis Cluster (`REDIS_CLUSTER_NODES`).
+    Cluster,
+}
+
+impl Bus {
+    /// The buses a run measures: standalone, and with `--redis-cluster` the cluster after it,
+    /// so both appear in the same table.
+    pub fn for_run(options: &Options) -> Vec<Bus> {
+        if options.redis_cluster {
+            vec![Bus::Standalone, Bus::Cluster]
+        } else {
+            vec![Bus::Standalone]
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Bus::Standalone => "standalone",
+            Bus::Cluster => "cluster",
+        }
+    }
+}
+
 /// Fields drop in order: services, then Redis, then the run directory.
 pub struct Stack {
     /// Two connector instances on the same bus.
     pub connectors: Vec<Process>,
     pub interceptor: Process,
     pub redis: Process,
-    /// The bus's Redis Cluster with `--redis-cluster` (stopped when dropped).
+    /// The bus's Redis Cluster on [`Bus::Cluster`] (stopped when dropped).
     pub cluster: Option<redis_test_server::RedisCluster>,
     pub launcher: Launcher,
     /// Distinguishes this run's conversation names and message ids.
@@ -102,12 +130,12 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn start(options: &Options) -> anyhow::Result<Self> {
+    pub async fn start(options: &Options, bus: Bus) -> anyhow::Result<Self> {
         let binaries = Binaries::in_dir(&options.bin_dir)?;
         let dir = RunDir::create(options.keep_logs)?;
         let secret = Secret::create(dir.path())?;
         let redis = processes::start_redis(&dir)?;
-        let cluster = if options.redis_cluster {
+        let cluster = if bus == Bus::Cluster {
             Some(tokio::task::spawn_blocking(redis_test_server::RedisCluster::start).await?)
         } else {
             None
@@ -157,13 +185,12 @@ impl Stack {
         Ok(())
     }
 
-    /// The interceptor being measured (the stack's, or another one), the other processes of
-    /// the stack and the harness itself, by name and pid, for CPU accounting.
+    /// The interceptor being measured (the stack's, or another one), the bus's Redis servers,
+    /// the other processes of the stack and the harness itself, by name and pid, for CPU
+    /// accounting.
     pub fn cpu_accounts(&self, interceptor: (&str, u32)) -> Vec<(String, u32)> {
-        let mut accounts = vec![
-            (interceptor.0.to_owned(), interceptor.1),
-            ("redis".to_owned(), self.redis.pid()),
-        ];
+        let mut accounts = vec![(interceptor.0.to_owned(), interceptor.1)];
+        accounts.extend(self.bus_servers());
         accounts.extend(
             self.connectors
                 .iter()
@@ -171,6 +198,35 @@ impl Stack {
         );
         accounts.push(("bench".to_owned(), std::process::id()));
         accounts
+    }
+
+    /// The Redis servers the bus runs on: the single `redis` or, on a cluster, each node as
+    /// `primary :<port>` or `replica :<port>` (its pid from `INFO server`; a node that does not
+    /// answer is left out).
+    fn bus_servers(&self) -> Vec<(String, u32)> {
+        let Some(cluster) = &self.cluster else {
+            return vec![("redis".to_owned(), self.redis.pid())];
+        };
+        let primaries: Vec<u16> = cluster.primaries().iter().map(|n| n.port()).collect();
+        cluster
+            .nodes()
+            .iter()
+            .filter_map(|node| {
+                let info: String = cluster.query(node, redis::cmd("INFO").arg("server")).ok()?;
+                let pid = info
+                    .lines()
+                    .find_map(|l| l.strip_prefix("process_id:"))?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let role = if primaries.contains(&node.port()) {
+                    "primary"
+                } else {
+                    "replica"
+                };
+                Some((format!("{role} :{}", node.port()), pid))
+            })
+            .collect()
     }
 
     /// Keeps the logs after the run.

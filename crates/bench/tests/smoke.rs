@@ -31,18 +31,21 @@ fn build_services(bin_dir: &Path) {
     assert!(status.success(), "building the services failed");
 }
 
-#[test]
-fn smoke_run_completes_and_delivers_everything() {
+/// Runs `agent-assist-bench --smoke` with `args` against the services beside it; its output
+/// once it has exited successfully and printed its completion line.
+fn smoke_run(args: &[&str]) -> String {
     let bench = Path::new(env!("CARGO_BIN_EXE_agent-assist-bench"));
     let bin_dir = bench.parent().expect("binary directory");
     build_services(bin_dir);
 
     let log = std::env::temp_dir().join(format!(
-        "agent-assist-bench-smoke-{}.log",
-        std::process::id()
+        "agent-assist-bench-smoke-{}-{}.log",
+        std::process::id(),
+        args.join("_").replace(['-', ','], "")
     ));
     let mut child = Command::new(bench)
         .arg("--smoke")
+        .args(args)
         .arg("--bin-dir")
         .arg(bin_dir)
         .stdout(std::fs::File::create(&log).expect("create the output file"))
@@ -72,6 +75,12 @@ fn smoke_run_completes_and_delivers_everything() {
         output.contains("every scenario completed and delivered everything"),
         "no completion line in the output"
     );
+    output
+}
+
+#[test]
+fn smoke_run_completes_and_delivers_everything() {
+    let output = smoke_run(&[]);
     for scenario in [
         "1 push throughput",
         "1b pull throughput",
@@ -82,4 +91,36 @@ fn smoke_run_completes_and_delivers_everything() {
     ] {
         assert!(output.contains(scenario), "{scenario} did not report");
     }
+}
+
+/// Issue 15: the push and end-to-end scenarios on a 3-primary cluster, beside standalone in
+/// the same run, with Redis CPU per event per shard.
+#[test]
+fn a_cluster_run_measures_standalone_and_the_cluster_side_by_side() {
+    let output = smoke_run(&["--redis-cluster", "--only", "push,e2e"]);
+    for row in [
+        "| 1 push throughput (standalone) ",
+        "| 1 push throughput (cluster) ",
+        "| 1 push throughput, standalone / cluster | pushes/s ",
+        "| 1 push throughput, standalone / cluster | Redis CPU per event ",
+    ] {
+        assert!(output.contains(row), "no row starting {row:?}");
+    }
+    for bus in ["(standalone)", "(cluster)"] {
+        assert!(
+            output
+                .lines()
+                .any(|l| l.starts_with("| 2 end-to-end, K=") && l.contains(bus)),
+            "no end-to-end row {bus}"
+        );
+    }
+    let per_shard = output
+        .lines()
+        .find(|l| l.contains("(cluster)") && l.contains("Redis CPU per event per shard"))
+        .expect("the cluster's per-shard row");
+    assert_eq!(
+        per_shard.matches(" µs (").count(),
+        3,
+        "one figure per primary: {per_shard}"
+    );
 }

@@ -98,8 +98,21 @@ struct Measured {
     interceptor_cpu_per_push: Option<Duration>,
 }
 
-/// Runs the scenario; returns the measured pushes/s (the pull scenario compares with it).
-pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> anyhow::Result<f64> {
+/// What the push run measured that a later step compares: the pull scenario its rate, a run
+/// on both buses (`--redis-cluster`) the two runs side by side ([`compare_buses`]).
+pub struct PushSummary {
+    pub rate: f64,
+    pub p99: Duration,
+    /// Redis CPU per stored event: one figure standalone, one per primary on a cluster.
+    pub redis_cpu_per_event: String,
+}
+
+/// Runs the scenario.
+pub async fn run(
+    options: &Options,
+    stack: &mut Stack,
+    report: &mut Report,
+) -> anyhow::Result<PushSummary> {
     redis_cli(&stack.redis, &["CONFIG", "RESETSTAT"]).await?;
     let shards_before = stack.cluster.as_ref().map(shard_cpu);
     let redis_cpu_before = redis_cpu_seconds(stack).await?;
@@ -138,29 +151,35 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     if let Ok(rss) = stack.interceptor.rss_kib() {
         report.info(SCENARIO, "interceptor RSS after the run", megabytes(rss));
     }
-    if stack.cluster.is_none() {
-        match redis_cpu_per_event(stack, redis_cpu_before).await {
-            Ok((micros, events)) => report.target(
+    let redis_cpu_per_event = match (&stack.cluster, shards_before) {
+        (Some(cluster), Some(before)) => {
+            let per_shard = shard_cpu_per_event(cluster, &before);
+            report.info(
                 SCENARIO,
-                "Redis CPU per event (INFO cpu / PUBLISH calls)",
-                format!("{micros:.1} µs ({} events)", thousands(events)),
-                "<= 8 µs",
-                micros <= TARGET_REDIS_CPU_PER_EVENT_US,
-            ),
-            Err(e) => report.info(
-                SCENARIO,
-                "Redis CPU per event",
-                format!("unavailable: {e:#}"),
-            ),
+                "Redis CPU per event per shard (INFO cpu, SPUBLISH calls)",
+                per_shard.clone(),
+            );
+            per_shard
         }
-    }
-    if let (Some(cluster), Some(before)) = (&stack.cluster, shards_before) {
-        report.info(
-            SCENARIO,
-            "Redis CPU per event per shard (INFO cpu, SPUBLISH calls)",
-            shard_cpu_per_event(cluster, &before),
-        );
-    }
+        _ => match redis_cpu_per_event(stack, redis_cpu_before).await {
+            Ok((micros, events)) => {
+                let text = format!("{micros:.1} µs ({} events)", thousands(events));
+                report.target(
+                    SCENARIO,
+                    "Redis CPU per event (INFO cpu / PUBLISH calls)",
+                    text.clone(),
+                    "<= 8 µs",
+                    micros <= TARGET_REDIS_CPU_PER_EVENT_US,
+                );
+                text
+            }
+            Err(e) => {
+                let text = format!("unavailable: {e:#}");
+                report.info(SCENARIO, "Redis CPU per event", text.clone());
+                text
+            }
+        },
+    };
     // On a cluster the standalone server is idle; the per-shard row above stands for this one.
     if stack.cluster.is_none() {
         match redis_time_per_push(stack).await {
@@ -211,7 +230,45 @@ pub async fn run(options: &Options, stack: &mut Stack, report: &mut Report) -> a
     if options.push_auth {
         with_push_auth(options, stack, report, &plain).await?;
     }
-    Ok(plain.rate)
+    Ok(PushSummary {
+        rate: plain.rate,
+        p99: plain.latency.p99,
+        redis_cpu_per_event,
+    })
+}
+
+/// The same push run on one Redis and on a 3-primary cluster, side by side. Both ran on this
+/// machine, so the cluster's six servers shared its cores with everything else: the figures
+/// compare Redis's work per event, not what a cluster on nodes of its own would carry.
+pub fn compare_buses(report: &mut Report, standalone: &PushSummary, cluster: &PushSummary) {
+    const COMPARED: &str = "1 push throughput, standalone / cluster";
+    report.info(
+        COMPARED,
+        "pushes/s",
+        format!(
+            "{} / {} (cluster {:.2}x)",
+            thousands(standalone.rate as u64),
+            thousands(cluster.rate as u64),
+            cluster.rate / standalone.rate
+        ),
+    );
+    report.info(
+        COMPARED,
+        "push p99",
+        format!(
+            "{:.2} ms / {:.2} ms",
+            standalone.p99.as_secs_f64() * 1e3,
+            cluster.p99.as_secs_f64() * 1e3
+        ),
+    );
+    report.info(
+        COMPARED,
+        "Redis CPU per event (per primary on the cluster)",
+        format!(
+            "{} / {}",
+            standalone.redis_cpu_per_event, cluster.redis_cpu_per_event
+        ),
+    );
 }
 
 /// The same run against an interceptor with push authentication on, and the comparison.
