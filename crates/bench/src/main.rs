@@ -81,9 +81,10 @@ async fn run(options: Options) -> ExitCode {
         }
         match run_on(&options, bus, &mut report).await {
             Ok(push) => pushes.extend(push),
+            // A failed row, so that what the buses before it measured is still printed.
             Err(e) => {
-                eprintln!("cannot start the services: {e:#}");
-                return ExitCode::FAILURE;
+                report.error("starting the services", &e);
+                break;
             }
         }
     }
