@@ -90,7 +90,12 @@ def measure(script, run):
         subscriber = redis.Redis(host="127.0.0.1", port=port).pubsub()
         subscriber.subscribe(*channels)
         stop = threading.Event()
-        reader = threading.Thread(target=lambda: [subscriber.get_message(timeout=0.1) for _ in iter(stop.is_set, True)])
+
+        def read_published():
+            while not stop.is_set():
+                subscriber.get_message(timeout=0.1)
+
+        reader = threading.Thread(target=read_published)
         reader.start()
         client.config_resetstat()
         before = client.info("cpu")
