@@ -15,6 +15,7 @@ use agent_assist_intake::Outcome;
 use agent_assist_test_support::{
     Event, PushEnvelope, RedisServer, Settings, SocketClient, TestConnector, TestInterceptor,
 };
+use cloud_pubsub_interceptor::pull::stream::{BATCHES_IN_FLIGHT, MAX_BATCH_MESSAGES};
 use cloud_pubsub_interceptor::pull::PullOutcome;
 use pubsub_test_server::{PublishOptions, PubsubTestServer, SubscriptionConfig};
 use serde_json::{json, Value};
@@ -510,7 +511,7 @@ async fn shutdown_with_messages_in_flight_acknowledges_only_what_was_stored() {
     let fake = fake_server(SubscriptionConfig::default()).await;
     let settings = pull_settings(&fake, &redis)
         .with("REDIS_TIMEOUT_MS", "20000")
-        .with("CONVERSATION_HISTORY_LENGTH", "1000");
+        .with("CONVERSATION_HISTORY_LENGTH", KEPT.to_string());
     let interceptor = TestInterceptor::spawn(settings.clone()).await;
     let conversation = "projects/p/conversations/draining";
     fake.wait_for(MESSAGES, WAIT, |s| s.open_streams == 1)
@@ -518,18 +519,21 @@ async fn shutdown_with_messages_in_flight_acknowledges_only_what_was_stored() {
         .expect("the stream is open");
 
     // Batches get stuck storing (Redis paused for 3 s); more arrive than the worker takes at
-    // once (4 batches of at most 64), so some are received but not yet handed out.
+    // once (its batches in flight, full), so some are received but not yet handed out.
+    let taken_at_once = BATCHES_IN_FLIGHT * MAX_BATCH_MESSAGES;
+    let total = taken_at_once + 144;
+    assert!(total <= KEPT, "history must keep all {total} messages");
     assert!(redis.command("CLIENT PAUSE 3000 WRITE").starts_with("+OK"));
-    let published: Vec<String> = (0..400)
+    let published: Vec<String> = (0..total as u64)
         .map(|n| fake.publish(MESSAGES, dialogflow_event(conversation, n), NO_ATTRIBUTES))
         .collect();
-    fake.wait_for(MESSAGES, WAIT, |s| s.outstanding == 400)
+    fake.wait_for(MESSAGES, WAIT, |s| s.outstanding == total)
         .await
-        .expect("all 400 delivered to the interceptor");
-    // They came in one response: the worker takes four full batches, then waits for Redis.
+        .expect("all delivered to the interceptor");
+    // They came in one response: the worker takes its full batches, then waits for Redis.
     // (`/ready` would wait for Redis too: its PING queues behind the paused scripts.)
     let deadline = Instant::now() + WAIT;
-    while interceptor.pull_metrics().in_flight() < 256 {
+    while interceptor.pull_metrics().in_flight() < taken_at_once as i64 {
         assert!(Instant::now() < deadline, "the batches were not taken");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -550,7 +554,7 @@ async fn shutdown_with_messages_in_flight_acknowledges_only_what_was_stored() {
     );
     assert_eq!(
         stored.len(),
-        256,
+        taken_at_once,
         "the batches in flight were finished, no more taken"
     );
     assert!(
@@ -561,11 +565,11 @@ async fn shutdown_with_messages_in_flight_acknowledges_only_what_was_stored() {
         state.outstanding, 0,
         "nothing left leased to the stopped interceptor"
     );
-    assert_eq!(state.backlog, 400 - stored.len());
+    assert_eq!(state.backlog, total - stored.len());
 
     // A new instance gets the rest: every message stored exactly once in all.
     let _next = TestInterceptor::spawn(settings).await;
-    fake.wait_for(MESSAGES, WAIT, |s| s.acked.len() == 400)
+    fake.wait_for(MESSAGES, WAIT, |s| s.acked.len() == total)
         .await
         .expect("the rest is stored by the next instance");
     let mut all = message_ids(&kept_with(&redis, conversation).await);
@@ -575,11 +579,16 @@ async fn shutdown_with_messages_in_flight_acknowledges_only_what_was_stored() {
     assert_eq!(all, expected);
 }
 
+/// History kept per conversation where a test reads back everything it stored: more than
+/// the shutdown test publishes (its batches in flight, full, and more), so the history's
+/// length counts what was stored.
+const KEPT: usize = 2_000;
+
 /// The history of `conversation` read through a bus of its own (the interceptor is stopped).
 async fn kept_with(redis: &RedisServer, conversation: &str) -> Vec<Value> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut config = agent_assist_core::config::BusConfig::with_redis(Some(redis.url()));
-    config.history_len = 1_000;
+    config.history_len = KEPT;
     let bus = ConversationBus::connect(config, shutdown.clone()).unwrap();
     let events = kept(&bus, conversation).await;
     shutdown.cancel();

@@ -81,8 +81,8 @@ impl PullMetrics {
              acknowledgements in batches within 100 ms)",
             ack_seconds.clone(),
         );
-        // 1 to 64: a batch is stored with one script call of at most 64 events.
-        let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, 7));
+        // 1 to 256: a batch is stored with one script call of at most 256 events.
+        let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, 9));
         registry.register(
             "interceptor_pull_batch_messages",
             "Messages stored together in one bus call",

@@ -38,7 +38,7 @@ use super::metrics::PullMetrics;
 use super::settings::{PullConfig, PulledSubscription};
 
 /// Messages stored together: the bus's limit for one script call.
-pub const MAX_BATCH_MESSAGES: usize = 64;
+pub const MAX_BATCH_MESSAGES: usize = agent_assist_core::bus::MAX_EVENTS_PER_CALL;
 /// Bytes of message data stored together, so a batch of large messages cannot hold Redis long.
 pub const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Batches of one stream being stored at once (as many as the bus runs script calls at once).

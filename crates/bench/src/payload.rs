@@ -18,6 +18,11 @@ use serde::Deserialize;
 
 use crate::tokens::PROJECT;
 
+/// Conversations the push and pull scenarios spread their events over: half with a socket
+/// joined on connector A, half without. 100 in all, the load issue 15 specifies ("64
+/// connections, a unique message id per push, 100 conversations"); 128 until 2026-12-01.
+pub const THROUGHPUT_CONVERSATIONS_EACH: usize = 50;
+
 /// The interceptor endpoint every scenario pushes to.
 pub const PUSH_PATH: &str = "/human-agent-assistant-event";
 

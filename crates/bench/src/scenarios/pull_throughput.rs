@@ -6,7 +6,7 @@
 //! flow control. Redis is emptied first (`FLUSHALL`: the push scenario leaves ~10^5 redelivery
 //! marks behind, which make every script call slower), so pull starts on an empty Redis as push
 //! did. After a warm-up, `--pull-messages` messages (the same ~1 KiB event as the push
-//! scenario, half to 64 conversations with a socket joined on connector A, half to 64 without)
+//! scenario, half to 50 conversations with a socket joined on connector A, half to 50 without)
 //! are published as fast as the fake takes them; the clock runs from the first publish until
 //! every message is stored (the interceptor's `interceptor_pulled_messages_total`) and every
 //! joined one has reached its socket. Reported: messages/s stored and delivered, the ratio to
@@ -34,7 +34,7 @@ use crate::tokens::PROJECT;
 const SCENARIO: &str = "1b pull throughput";
 
 /// Conversations with a joined socket, and as many without.
-const CONVERSATIONS: usize = 64;
+const CONVERSATIONS: usize = payload::THROUGHPUT_CONVERSATIONS_EACH;
 
 /// The event type the scenario's subscription feeds (the push scenario's endpoint).
 const EVENT_TYPE: &str = "human-agent-assistant-event";

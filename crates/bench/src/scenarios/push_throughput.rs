@@ -2,8 +2,8 @@
 //!
 //! `--push-connections` keep-alive HTTP/1.1 connections (64) post Pub/Sub pushes to the
 //! interceptor as fast as it answers, for `--warmup` plus `--duration` seconds; requests started
-//! in the measured window count. Even pushes go to 64 conversations that each have a socket
-//! joined on connector A (which must receive every one of them), odd pushes to 64 conversations
+//! in the measured window count. Even pushes go to 50 conversations that each have a socket
+//! joined on connector A (which must receive every one of them), odd pushes to 50 conversations
 //! nobody has joined. Reported beside it: `redis-benchmark` `PUBLISH` of an event-sized payload
 //! at the same concurrency (the raw ceiling), the Redis time per push from `INFO commandstats`,
 //! and the CPU each process used in the window.
@@ -35,7 +35,7 @@ use crate::stack::{redis_cli, wait_ready, Stack};
 const SCENARIO: &str = "1 push throughput";
 
 /// Conversations with a joined socket, and as many without.
-const CONVERSATIONS: usize = 64;
+const CONVERSATIONS: usize = payload::THROUGHPUT_CONVERSATIONS_EACH;
 
 /// Upper bound on requests, whatever the duration.
 const MAX_REQUESTS: u64 = 10_000_000;

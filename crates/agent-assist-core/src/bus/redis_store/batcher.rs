@@ -4,8 +4,8 @@
 //! calls are in flight, new events wait in the queue and go together in the next call, so the
 //! busier the interceptor, the fewer script calls per event, and no push is ever delayed to
 //! wait for company. Up to [`MAX_IN_FLIGHT`] calls run at once (the connection is
-//! multiplexed); a call carries at most [`MAX_BATCH_EVENTS`] events and about
-//! [`MAX_BATCH_BYTES`], so one batch of large events cannot hold Redis for long.
+//! multiplexed); a call carries at most [`MAX_EVENTS_PER_CALL`] events and about
+//! [`MAX_BATCH_BYTES`], so one batch cannot hold Redis for long.
 //!
 //! On a Redis Cluster a script's keys must share one hash slot, so a gathered batch is split
 //! into one script call per slot ([`script_calls`]), sent concurrently; the events of one
@@ -24,11 +24,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::scripts::{PublishOptions, Scripts};
 use super::{keys, Commands};
-use crate::bus::{BusError, PublishOutcome};
+use crate::bus::{BusError, PublishOutcome, MAX_EVENTS_PER_CALL};
 use crate::event::PendingEvent;
 
 pub(crate) const MAX_IN_FLIGHT: usize = 4;
-pub(crate) const MAX_BATCH_EVENTS: usize = 64;
 pub(crate) const MAX_BATCH_BYTES: usize = 1024 * 1024;
 /// Publishes waiting for a script call; past this, callers wait for room (back-pressure).
 const QUEUE: usize = 4096;
@@ -83,7 +82,7 @@ async fn run(
         };
         let mut bytes = first.0.json.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_EVENTS && bytes < MAX_BATCH_BYTES {
+        while batch.len() < MAX_EVENTS_PER_CALL && bytes < MAX_BATCH_BYTES {
             match jobs.try_recv() {
                 Ok(job) => {
                     bytes += job.0.json.len();
@@ -126,7 +125,7 @@ async fn run(
 }
 
 /// How `events` are split into script calls: the indices of each call's events, in order, at
-/// most [`MAX_BATCH_EVENTS`] per call. Standalone, consecutive chunks; with `one_slot_per_call`
+/// most [`MAX_EVENTS_PER_CALL`] per call. Standalone, consecutive chunks; with `one_slot_per_call`
 /// (a cluster), one slot's events per call (a script's keys must share a slot), calls ordered
 /// by each slot's first event.
 pub(crate) fn script_calls(
@@ -137,7 +136,7 @@ pub(crate) fn script_calls(
     if !one_slot_per_call {
         let all: Vec<usize> = indices.collect();
         return all
-            .chunks(MAX_BATCH_EVENTS)
+            .chunks(MAX_EVENTS_PER_CALL)
             .map(<[usize]>::to_vec)
             .collect();
     }
@@ -147,7 +146,7 @@ pub(crate) fn script_calls(
     for i in indices {
         let slot = keys::slot(&events[i].conversation);
         match open.get(&slot) {
-            Some(&call) if calls[call].len() < MAX_BATCH_EVENTS => calls[call].push(i),
+            Some(&call) if calls[call].len() < MAX_EVENTS_PER_CALL => calls[call].push(i),
             _ => {
                 open.insert(slot, calls.len());
                 calls.push(vec![i]);
@@ -183,16 +182,17 @@ mod tests {
 
     #[test]
     fn a_cluster_call_carries_one_slot_in_order_and_standalone_calls_are_chunks() {
+        const MAX: usize = MAX_EVENTS_PER_CALL;
         let names: Vec<String> = (0..10)
             .map(|i| format!("projects/p/conversations/c{}", i % 3))
-            .chain((0..150).map(|_| "projects/p/conversations/busy".to_owned()))
+            .chain((0..2 * MAX + 22).map(|_| "projects/p/conversations/busy".to_owned()))
             .collect();
         let events: Vec<_> = names.iter().map(|n| event(n)).collect();
 
         let standalone = script_calls(&events, false);
         assert_eq!(
             standalone.iter().map(Vec::len).collect::<Vec<_>>(),
-            [64, 64, 32]
+            [MAX, MAX, 32]
         );
         assert_eq!(standalone.concat(), (0..events.len()).collect::<Vec<_>>());
 
@@ -205,7 +205,7 @@ mod tests {
             "every event once"
         );
         for call in &cluster {
-            assert!(call.len() <= MAX_BATCH_EVENTS);
+            assert!(call.len() <= MAX_EVENTS_PER_CALL);
             assert!(call.windows(2).all(|w| w[0] < w[1]), "in order: {call:?}");
             let slot = keys::slot(&events[call[0]].conversation);
             assert!(call
@@ -219,7 +219,7 @@ mod tests {
             .collect();
         assert_eq!(
             busy.iter().map(|c| c.len()).collect::<Vec<_>>(),
-            [64, 64, 22]
+            [MAX, MAX, 22]
         );
     }
 }

@@ -116,7 +116,7 @@ impl RedisStore {
     }
 
     /// A batch already gathered (a pulled batch): one script call per
-    /// [`batcher::MAX_BATCH_EVENTS`] events (and, on a cluster, per slot), one after the other.
+    /// [`MAX_EVENTS_PER_CALL`](crate::bus::MAX_EVENTS_PER_CALL) events (and, on a cluster, per slot), one after the other.
     pub(crate) async fn publish_batch(
         &self,
         events: Vec<PendingEvent>,
