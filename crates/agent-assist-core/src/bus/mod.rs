@@ -37,17 +37,6 @@ use tokio_util::sync::CancellationToken;
 pub use key_value::KeyValueStore;
 pub use subscription::Subscription;
 
-/// Most events one Redis script call stores: a pulled batch of up to this many is stored in one
-/// round trip, and group commit gathers up to this many pushes (it rarely gets near: a call
-/// waits for nobody). 256 rather than 64 since 2026-12-01: on the 2-vCPU bench machine, pull
-/// mode stored 6 % more messages/s with it (19,800 to 20,100 against 18,000 to 19,700, three
-/// alternated runs each; BENCHMARKS.md finding 4). Why is not traced: Redis's time per message
-/// hardly moved in those runs, while the script alone spent about 10 % less CPU per event in
-/// calls of 256 (`crates/bench/investigations`). The price is how long one call
-/// holds Redis: a full call of 1.4 KB events took 9.9 to 10.2 ms there (2.4 to 2.7 ms at 64),
-/// and only a backlog fills one. Besides the count, a call carries about 1 MiB at most.
-pub const MAX_EVENTS_PER_CALL: usize = 256;
-
 use crate::config::BusConfig;
 use crate::conversation::ConversationName;
 use crate::event::{BusEvent, MalformedBusEvent, PendingEvent};
@@ -55,6 +44,17 @@ use fanout::Fanout;
 use key_value::MemoryValues;
 use memory::MemoryStore;
 use redis_store::RedisStore;
+
+/// Most events one Redis script call stores: a pulled batch of up to this many is stored in one
+/// round trip, and group commit gathers up to this many pushes (it rarely gets near: a call
+/// waits for nobody). 256 rather than 64 since 2026-12-01: on the 2-vCPU bench machine, pull
+/// mode stored 6 % more messages/s with it (19,800 to 20,100 against 18,000 to 19,700, three
+/// alternated runs each; BENCHMARKS.md finding 4). Why is not traced: Redis's time per message
+/// hardly moved in those runs, while the script alone spent about 10 % less CPU per event in
+/// calls of 256 (`crates/bench/investigations`). The price is how long one call
+/// holds Redis: a full call of 1.4 KB events took 9.9 to 10.7 ms there (2.4 to 2.7 ms at 64),
+/// and only a backlog fills one. Besides the count, a call carries about 1 MiB at most.
+pub const MAX_EVENTS_PER_CALL: usize = 256;
 
 /// What happened to a published event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
