@@ -205,6 +205,14 @@ async fn pulled_messages_reach_desktops_and_are_acknowledged() {
         text.contains("interceptor_pull_batch_messages_count"),
         "{text}"
     );
+    // The batch-size buckets reach the largest batch, and no further.
+    let largest =
+        format!("interceptor_pull_batch_messages_bucket{{le=\"{MAX_BATCH_MESSAGES}.0\"}}");
+    let beyond = format!(
+        "interceptor_pull_batch_messages_bucket{{le=\"{}.0\"}}",
+        2 * MAX_BATCH_MESSAGES
+    );
+    assert!(text.contains(&largest) && !text.contains(&beyond), "{text}");
     // Pulls are not pushes.
     assert_eq!(
         interceptor

@@ -13,6 +13,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::stream::MAX_BATCH_MESSAGES;
+
 /// What became of one pulled message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PullOutcome {
@@ -81,8 +83,9 @@ impl PullMetrics {
              acknowledgements in batches within 100 ms)",
             ack_seconds.clone(),
         );
-        // 1 to 256: a batch is stored with one script call of at most 256 events.
-        let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, 9));
+        // 1, 2, 4... up to the largest batch: one script call of at most MAX_BATCH_MESSAGES.
+        let batch_buckets = MAX_BATCH_MESSAGES.ilog2() as u16 + 1;
+        let batch_messages = Histogram::new(exponential_buckets(1.0, 2.0, batch_buckets));
         registry.register(
             "interceptor_pull_batch_messages",
             "Messages stored together in one bus call",
