@@ -223,10 +223,15 @@ async fn remember_upgrade(
     request
 }
 
-/// Copies the URI, headers and `OriginalUri` of Socket.IO requests. hyper parses them as slices
-/// of the connection's read buffer; socketioxide keeps the request parts (and axum's
-/// `OriginalUri` extension) for the socket's whole life, which would keep that 8-16 KiB buffer
-/// allocated per socket (measured with massif; see BENCHMARKS.md).
+/// Trims what a Socket.IO request keeps for the socket's whole life: socketioxide holds on to the
+/// request parts until the socket closes.
+/// - The URI and headers are copied: hyper parses them as slices of the connection's read
+///   buffer, which would keep that 8-16 KiB buffer allocated per socket (measured with massif;
+///   see BENCHMARKS.md, finding 2).
+/// - Of the extensions, only the two the socket needs stay: hyper's upgrade handle (engineioxide
+///   takes it to upgrade to a WebSocket) and the connection's [`CloseHandle`] (to close a slow
+///   socket). Routing's own (`OriginalUri`, which also slices the read buffer, the matched path,
+///   URL parameters) cost about 200 bytes per socket (heaptrack; BENCHMARKS.md, finding 2).
 async fn detach_request_head(mut request: axum::extract::Request) -> axum::extract::Request {
     if !request.uri().path().starts_with("/socket.io") {
         return request;
@@ -243,13 +248,61 @@ async fn detach_request_head(mut request: axum::extract::Request) -> axum::extra
         .collect();
     *request.headers_mut() = headers;
     if let Ok(uri) = request.uri().to_string().parse::<axum::http::Uri>() {
-        if let Some(original) = request
-            .extensions_mut()
-            .get_mut::<axum::extract::OriginalUri>()
-        {
-            original.0 = uri.clone();
-        }
         *request.uri_mut() = uri;
     }
+    let extensions = request.extensions_mut();
+    let mut kept = http::Extensions::new();
+    if let Some(upgrade) = extensions.remove::<hyper::upgrade::OnUpgrade>() {
+        kept.insert(upgrade);
+    }
+    if let Some(connection) = extensions.remove::<axum::extract::ConnectInfo<CloseHandle>>() {
+        kept.insert(connection);
+    }
+    *extensions = kept;
     request
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::extract::{ConnectInfo, OriginalUri, Request};
+
+    use super::*;
+
+    fn socket_io_request() -> Request {
+        let mut request = Request::builder()
+            .uri("/socket.io/?EIO=4&transport=polling&token=t")
+            .header("origin", "https://desk.example")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let uri = request.uri().clone();
+        let extensions = request.extensions_mut();
+        extensions.insert(ConnectInfo(CloseHandle::default()));
+        extensions.insert(OriginalUri(uri));
+        // Stands in for routing's other extensions (matched path, URL parameters).
+        extensions.insert(7_u32);
+        request
+    }
+
+    /// socketioxide keeps a request's parts for the socket's life: of the extensions only the
+    /// connection's close handle stays (and hyper's upgrade handle, which a request has only on
+    /// a real connection: the WebSocket tests go through that), the head is the same.
+    #[tokio::test]
+    async fn a_socket_io_request_keeps_only_what_its_socket_needs() {
+        let request = detach_request_head(socket_io_request()).await;
+        assert_eq!(request.extensions().len(), 1);
+        assert!(request
+            .extensions()
+            .get::<ConnectInfo<CloseHandle>>()
+            .is_some());
+        assert_eq!(request.uri(), "/socket.io/?EIO=4&transport=polling&token=t");
+        assert_eq!(request.headers()["origin"], "https://desk.example");
+    }
+
+    #[tokio::test]
+    async fn other_requests_keep_their_extensions() {
+        let mut request = socket_io_request();
+        *request.uri_mut() = "/register".parse().unwrap();
+        let request = detach_request_head(request).await;
+        assert_eq!(request.extensions().len(), 3);
+    }
 }
