@@ -12,8 +12,12 @@ runs of each, since this shared machine's noise is about 15 %.
     pip install redis   # the client library
     python3 crates/bench/investigations/publish_script_cost.py
     BATCH=256 python3 crates/bench/investigations/publish_script_cost.py   # 256 events per call
+    BOUNDS=1 BATCH=9 python3 crates/bench/investigations/publish_script_cost.py
 
-Bounded: 64,000 events per run, 3 runs per variant, loopback only.
+BOUNDS=1 measures the real script against copies of it with one part taken out (what each
+part costs at most), alternated, four runs each. BATCH=9 is the push scenario's call size.
+
+Bounded: 64,000 events per run, 3 runs per variant (4 with BOUNDS=1), loopback only.
 """
 
 import json
@@ -52,6 +56,20 @@ def variants():
         body += step
         yield name, HEAD + body + TAIL
     yield "the publish script (main)", re.findall(r'r#"(.*?)"#', SCRIPTS.read_text(), re.S)[0]
+
+
+def bounds():
+    """(name, script): the real script, then copies without one of its parts."""
+    script = re.findall(r'r#"(.*?)"#', SCRIPTS.read_text(), re.S)[0]
+    payload = "local payload = ARGV[a] .. ',\"offset\":' .. string.format('%.0f', offset) .. '}'"
+    ttl = "redis.call('EXPIRE', seq, ARGV[2])\n  redis.call('EXPIRE', history, ARGV[2])"
+    marked = "local marked = ARGV[a + 2] == '1'"
+    for part in (payload, ttl, marked):
+        assert part in script, f"the publish script no longer has: {part}"
+    yield "the publish script (main)", script
+    yield "without the payload copy (the raw event stored and published)", script.replace(payload, "local payload = ARGV[a]")
+    yield "without the TTL refresh", script.replace(ttl, "")
+    yield "without the redelivery mark", script.replace(marked, "local marked = false")
 
 
 def free_port():
@@ -121,6 +139,17 @@ def measure(script, run):
 def main():
     print(f"| script ({BATCH} events per call) | Redis CPU per event | inside the script per event |")
     print("|---|---|---|")
+    if os.environ.get("BOUNDS") == "1":
+        scripts = list(bounds())
+        runs = {name: [] for name, _ in scripts}
+        for run in range(4):
+            for name, script in scripts:
+                runs[name].append(measure(script, run))
+        for name, results in runs.items():
+            cpu = ", ".join(f"{c:.1f}" for c, _ in sorted(results))
+            inside = ", ".join(f"{i:.1f}" for i in sorted(i for _, i in results))
+            print(f"| {name} | {cpu} µs | {inside} µs |", flush=True)
+        return
     for name, script in variants():
         cpu, inside = min(measure(script, run) for run in range(RUNS))
         print(f"| {name} | {cpu:.1f} µs | {inside:.1f} µs |", flush=True)
