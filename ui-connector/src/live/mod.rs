@@ -53,7 +53,10 @@ pub const DEFAULT_SLOW_SOCKET_GRACE: Duration = Duration::from_secs(5);
 /// service ran with.
 pub const MAX_PAYLOAD: u64 = 1_000_000;
 
-/// What the socket handlers need.
+/// What the socket handlers need. Shared through one `Arc` (socketioxide's state is an
+/// `Arc<LiveState>`): each joined socket's forwarding task holds it, and a pointer leaves that
+/// task more room below tokio's next 128-byte step than a copy of these fields (see
+/// `membership::tests`).
 #[derive(Clone)]
 pub struct LiveState {
     pub jwt: Arc<JwtKeys>,
@@ -85,7 +88,7 @@ pub fn layer(
         .max_payload(MAX_PAYLOAD)
         // Desktops send short messages (joins, leaves): a small read buffer per socket.
         .ws_read_buffer_size(1024)
-        .with_state(state)
+        .with_state(Arc::new(state))
         .with_state(expiry)
         .build_layer();
     if let Some(registrations) = registrations {

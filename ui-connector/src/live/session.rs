@@ -21,7 +21,7 @@ use crate::jwt::JwtError;
 pub(super) async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
-    State(state): State<LiveState>,
+    State(state): State<Arc<LiveState>>,
     State(expiry): State<Option<ExpiryWatch>>,
 ) -> Result<(), JwtError> {
     let token = auth
@@ -60,7 +60,7 @@ fn register_handlers(socket: SocketRef, state: &LiveState) {
         async move |socket: SocketRef,
                     TryData(argument): TryData<Value>,
                     ack: AckSender,
-                    State(state): State<LiveState>| {
+                    State(state): State<Arc<LiveState>>| {
             let request = match JoinRequest::parse(argument.ok()) {
                 Ok(request) => request,
                 Err(reason) => {
@@ -86,7 +86,9 @@ fn register_handlers(socket: SocketRef, state: &LiveState) {
         }
     });
     socket.on_disconnect(
-        async move |socket: SocketRef, reason: DisconnectReason, State(state): State<LiveState>| {
+        async move |socket: SocketRef,
+                    reason: DisconnectReason,
+                    State(state): State<Arc<LiveState>>| {
             memberships.release_all();
             state.upgraded.forget(&socket.id.to_string());
             state.metrics.socket_disconnected();
