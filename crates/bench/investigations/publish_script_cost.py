@@ -48,6 +48,11 @@ STEPS = [
 ]
 
 
+def publish_script():
+    """The bus's publish script, as the services run it."""
+    return re.findall(r'r#"(.*?)"#', SCRIPTS.read_text(), re.S)[0]
+
+
 def variants():
     """(name, script): the empty loop, each cumulative step, then the real script."""
     yield "empty loop over the arguments", HEAD + TAIL
@@ -55,12 +60,12 @@ def variants():
     for name, step in STEPS:
         body += step
         yield name, HEAD + body + TAIL
-    yield "the publish script (main)", re.findall(r'r#"(.*?)"#', SCRIPTS.read_text(), re.S)[0]
+    yield "the publish script (main)", publish_script()
 
 
 def bounds():
     """(name, script): the real script, then copies without one of its parts."""
-    script = re.findall(r'r#"(.*?)"#', SCRIPTS.read_text(), re.S)[0]
+    script = publish_script()
     payload = "local payload = ARGV[a] .. ',\"offset\":' .. string.format('%.0f', offset) .. '}'"
     ttl = "redis.call('EXPIRE', seq, ARGV[2])\n  redis.call('EXPIRE', history, ARGV[2])"
     marked = "local marked = ARGV[a + 2] == '1'"

@@ -57,7 +57,6 @@ pub const MAX_PAYLOAD: u64 = 1_000_000;
 /// `Arc<LiveState>`): each joined socket's forwarding task holds it, and a pointer leaves that
 /// task more room below tokio's next 128-byte step than a copy of these fields (see
 /// `membership::tests`).
-#[derive(Clone)]
 pub struct LiveState {
     pub jwt: Arc<JwtKeys>,
     pub bus: ConversationBus,
